@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fairfl_flower.data.fig7 import FIG7_LAMBDAS
+
 PAPER_CORE = ("standalone", "fedavg", "maml-fl", "ifca", "fedprox", "flhc", "cfl")  # Figs. 1-4
 FAIR_LAMBDAS = "0.25,0.5,0.75"  # SPEC §8 item 2: the Fig. 8 sweep (λ = 0 is IFCA / FL+HC itself)
 ROUNDS = 50  # SPEC §8 item 6
@@ -84,7 +86,7 @@ _add(Experiment("fig5", "ACSEmployment-sex: adds FairFed and FairFed-AF to the c
                 plot="accuracy-gap"))
 _add(Experiment("fig7", "synthetic 8 clients: cluster memberships of Fair-FCA and Fair-FL+HC for each λ", "sweep",
                 (Federation("fig7", {"dataset": "synthetic-fig7"}, "none"),),
-                ("strategy=fair-fca,fair-flhc; lambda=0,0.25,0.5,0.75,1",), plot="fig7"))
+                (f"strategy=fair-fca,fair-flhc; lambda={','.join(f'{v:g}' for v in FIG7_LAMBDAS)}",), plot="fig7"))
 _add(Experiment("fig8", "Fair-FCA / Fair-FL+HC vs IFCA / FL+HC across λ: accuracy vs SP gap", "sweep",
                 (acs("ACSEmployment", "race"), acs("ACSEmployment", "sex"), acs("ACSIncome", "race"),
                  acs("ACSIncome", "sex")), FAIR_GRID, plot="fig8"))

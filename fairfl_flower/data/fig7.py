@@ -1,15 +1,26 @@
 """Dataset ``synthetic-fig7``: the 8-client federation of the paper's Fig. 7 (SPEC §5.4), clients "1".."8".
 
-Construction (SPEC §5.4 properties P1–P3): 2-D Gaussian features plus the group as a third feature;
-balanced groups and labels. Clients {2,4,5,6,7,8} label along one direction, {4,6,7,8} with directions
-rotated by ``angles`` towards the rule of {1,3} (so that intermediate λ can move them one at a time);
-{1,3} label along a direction ``angle_13`` degrees away (P1); clients {2,5} have group b shifted by
-``shift`` along ``shift_angle`` (a group-dependent shift, P2); {4,6,7,8} have group-independent
-distributions (P3). Per-client randomness depends on the seed and the client's name only.
+Every client draws x | (g, y) ~ N(±separation · u, σ² I) in 2-D (+ for y = 1, − for y = 0), with balanced
+groups and labels, and appends its group g ∈ {0, 1} as a third feature (× ``group_feature``), so that a
+model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5.4:
 
-Status: the recipe below is the current candidate of a search for the paper's five partitions
-({1,3} | rest at λ = 0, {2,5} | rest at λ = 1, and three intermediate ones); that search is not finished,
-so the partitions it yields are what ``python -m experiments fig7`` reports, checked in REPORT.md.
+* P1 — clients 1, 3 label along the opposite direction u = −u₀ (``angle_13`` = 180°): every model that
+  suits the other six is wrong for them, so loss-based assignment separates them (λ = 0).
+* P2 — clients 2, 5 share the six's rule u₀ but their group b is moved by ``shift`` against it: a model fitted
+  to the mixture has a large SP gap on them, a model fitted to {2, 5} learns the group feature and cuts it.
+* P3 — clients 4, 6, 7, 8 have group-independent distributions. They differ in ``separations`` (2.0, 1.4,
+  1.0, 0.7) and their rules are rotated by ``angles`` (0°, 10°, 20°, 30°) so that they are not copies: the
+  less separable a client, the smaller its loss advantage from the {2, 5}-side model and the larger the SP
+  gap that model's group weight causes on it, so as λ grows they leave {2, 5} one at a time, in the order
+  8, 7, 6, 4 — the paper's three intermediate partitions.
+* Clients 1, 2, 3, 5 hold ``sizes`` = 3× ``n-train`` / ``n-test`` samples, so that the two cluster models are
+  dominated by them and one client's move does not drag the next one along (no cascade).
+
+Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
+paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
+(threshold 0.35) on the same data: see ``FLHC_NOTE``.
+
+Per-client randomness depends on the seed and the client's name only.
 """
 
 from __future__ import annotations
@@ -23,25 +34,36 @@ from fairfl_flower.data.synthetic import GaussianClient, client_rng, sample
 
 NAMES = [str(i) for i in range(1, 9)]
 
+# λ values that give the paper's five partitions with Fair-FCA (k = 2), in increasing λ; client names.
+FIG7_LAMBDAS: dict[float, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    0.0: (("1", "3"), ("2", "4", "5", "6", "7", "8")),
+    0.8: (("1", "3", "8"), ("2", "4", "5", "6", "7")),
+    0.85: (("1", "3", "7", "8"), ("2", "4", "5", "6")),
+    0.88: (("1", "3", "6", "7", "8"), ("2", "4", "5")),
+    1.0: (("1", "3", "4", "6", "7", "8"), ("2", "5")),
+}
+FLHC_NOTE = ("on this federation Fair-FL+HC (Ward, threshold 0.35) gives {2,5} | {1,3,4,6,7,8} at λ = 1 but "
+             "three clusters {1,3} | {2,5} | {4,6,7,8} at λ = 0 and no intermediate partition: the Ward merges of "
+             "{4,6,7,8} (mutually close in both Δ and Ψ) happen before any of them joins {1,3}")
+
 
 @dataclass(frozen=True)
 class Fig7Recipe:
     separation: float = 1.0  # class means at ±separation along the client's rule direction
+    separations: dict = field(default_factory=lambda: {"4": 2.0, "6": 1.4, "7": 1.0, "8": 0.7})  # per client
+    angles: dict = field(default_factory=lambda: {"6": 10.0, "7": 20.0, "8": 30.0})  # rule rotations, degrees
     sigma: float = 1.0
-    shift: float = 1.5  # clients 2, 5: group b moved by -shift along x1
-    angles: dict = field(default_factory=lambda: {"4": 0.0, "6": 10.0, "7": 20.0, "8": 30.0})  # degrees toward {1,3}
-    group_feature: float = 1.0  # g is appended as a feature, scaled
+    shift: float = 1.5  # clients 2, 5: group b moved by -shift along the rule direction
+    angle_13: float = 180.0  # clients 1, 3: rule direction, degrees from the other six's
+    group_feature: float = 1.0  # the group g ∈ {0, 1} appended as a feature, times this
+    sizes: dict = field(default_factory=lambda: {"1": 3.0, "2": 3.0, "3": 3.0, "5": 3.0})  # × n-train / n-test
     group_rate: float = 0.5
     label_rate: float = 0.5
-    angle_13: float = 90.0  # {1,3}'s rule direction, degrees from the six's
-    shift_angle: float = 45.0  # direction of 2,5's group-b shift, degrees from the six's rule
-    separations: dict = field(default_factory=dict)  # per-client separation overrides
-    shifts_4678: dict = field(default_factory=dict)  # optional small group-b shifts (fractions of shift)
 
 
 def _direction(deg: float) -> np.ndarray:
-    base = np.deg2rad(deg)
-    return np.array([np.cos(base), np.sin(base)])
+    rad = np.deg2rad(deg)
+    return np.array([np.cos(rad), np.sin(rad)])
 
 
 class Fig7:
@@ -53,27 +75,22 @@ class Fig7:
 
     def spec(self, name: str) -> GaussianClient:
         r = self.recipe
-        if name in ("1", "3"):
-            deg = r.angle_13
-        else:
-            deg = r.angles.get(name, 0.0)
-        u = _direction(deg)
-        means = np.zeros((2, 2, 2))
+        u = _direction(r.angle_13 if name in ("1", "3") else r.angles.get(name, 0.0))
         sep = r.separations.get(name, r.separation)
+        means = np.zeros((2, 2, 2))  # [group, label, feature]
         means[:, 1] = sep * u
         means[:, 0] = -sep * u
         if name in ("2", "5"):
-            means[1, :] -= r.shift * _direction(r.shift_angle)
-        elif name in r.shifts_4678:
-            means[1, :] -= r.shifts_4678[name] * r.shift * _direction(r.shift_angle)
+            means[1, :] -= r.shift * u
         return GaussianClient(means=means, sigma=r.sigma, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
         name = NAMES[index]
         spec = self.spec(name)
         rng = client_rng(seed, name, "fig7")
+        scale = self.recipe.sizes.get(name, 1.0)
         parts = []
-        for n in (cfg.n_train, cfg.n_test):
+        for n in (int(round(cfg.n_train * scale)), int(round(cfg.n_test * scale))):
             x, y, g = sample(spec, n, rng)
             x = np.hstack([x, self.recipe.group_feature * g[:, None].astype(np.float32)])
             parts += [x, y, g]

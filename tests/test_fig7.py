@@ -1,0 +1,93 @@
+"""Fig. 7 (SPEC §5.4, §7 claim 6): the 8-client federation ``synthetic-fig7`` and the partitions Fair-FCA and
+Fair-FL+HC give on it — in process for every documented λ, and once as one sweep under the real Ray simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairfl_flower.config import RunConfig
+from fairfl_flower.data import DATASETS, load_partition
+from fairfl_flower.data.fig7 import FIG7_LAMBDAS, NAMES
+from fairfl_flower.fairness import METRICS, GroupCounts
+from tests.flwr_sim import Simulation
+from tests.inprocess import run_inprocess
+
+LAMBDA0, LAMBDA1 = FIG7_LAMBDAS[0.0], FIG7_LAMBDAS[1.0]
+
+
+def partition(members: dict[str, int]) -> list[tuple[str, ...]]:
+    clusters: dict[int, list[str]] = {}
+    for name, c in members.items():
+        clusters.setdefault(c, []).append(name)
+    return sorted(tuple(sorted(m)) for m in clusters.values())
+
+
+def test_the_documented_partitions_are_the_papers():
+    """Issue #4: {1,3}|{2,4,5,6,7,8} at λ=0, {2,5}|rest at λ=1, and the three intermediate ones between."""
+    parts = [sorted(p) for p in FIG7_LAMBDAS.values()]
+    assert parts[0] == sorted([("1", "3"), ("2", "4", "5", "6", "7", "8")])
+    assert parts[-1] == sorted([("1", "3", "4", "6", "7", "8"), ("2", "5")])
+    middle = {tuple(sorted(p)) for p in parts[1:-1]}
+    assert middle == {tuple(sorted(p)) for p in ([("2", "4", "5"), ("1", "3", "6", "7", "8")],
+                                                  [("2", "4", "5", "6"), ("1", "3", "7", "8")],
+                                                  [("2", "4", "5", "6", "7"), ("1", "3", "8")])}
+    assert list(FIG7_LAMBDAS) == sorted(FIG7_LAMBDAS) and all(0 <= v <= 1 for v in FIG7_LAMBDAS)
+
+
+def test_generator_has_the_properties_p1_to_p3():
+    cfg = RunConfig.defaults(dataset="synthetic-fig7", n_train=4000, n_test=10)
+    ds = DATASETS.get("synthetic-fig7")
+    assert ds.client_names(cfg) == NAMES == [str(i) for i in range(1, 9)]
+    spec = {n: ds.spec(n) for n in NAMES}
+    for n in ("4", "6", "7", "8", "1", "3"):  # P3 (and {1,3}): identical distributions for both groups
+        np.testing.assert_array_equal(spec[n].means[0], spec[n].means[1])
+    for n in ("2", "5"):  # P2: group b shifted
+        assert np.linalg.norm(spec[n].means[0] - spec[n].means[1], axis=-1).min() > 1.0
+    rule = {n: spec[n].means[0, 1] - spec[n].means[0, 0] for n in NAMES}  # direction of the label
+    for n in ("2", "4", "5", "6", "7", "8"):  # P1: {1,3} label the other way
+        assert rule[n] @ rule["1"] < 0 and rule[n] @ rule["3"] < 0
+    # the data: group-independent clients have near-zero gaps under the Bayes rule of the six
+    data = load_partition(cfg, NAMES.index("6"), 0)
+    pred = (data.x_train[:, :2] @ rule["6"] > 0).astype(float)
+    counts = GroupCounts.from_predictions(pred, data.y_train, data.g_train)
+    assert METRICS.get("sp")(counts) < 0.05
+    assert data.x_train.shape[1] == 3  # x1, x2 and the group feature
+
+
+@pytest.mark.parametrize("lam", list(FIG7_LAMBDAS))
+def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda(lam):
+    cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", lam=lam, eval_every=50)
+    strategy, _ = run_inprocess(cfg)
+    assert partition(strategy.members) == sorted(FIG7_LAMBDAS[lam])
+
+
+def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
+    """What Fair-FL+HC reproduces on this federation (``FLHC_NOTE``): the λ = 1 partition exactly; at λ = 0
+    {1,3} form their own cluster (the paper's split of {2,4,5,6,7,8} is cut once more by the threshold)."""
+    base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7", eval_every=50, num_server_rounds=8)
+    one, _ = run_inprocess(base.replace(lam=1.0))
+    assert partition(one.members) == sorted(LAMBDA1)
+    zero, _ = run_inprocess(base.replace(lam=0.0))
+    assert ("1", "3") in partition(zero.members)
+
+
+@pytest.mark.simulation
+def test_fig7_sweep_under_the_ray_simulation(tmp_path):
+    """One `flwr run` sweeps Fair-FCA over the five λ and Fair-FL+HC at λ = 1: the same partitions as in process."""
+    lams = ",".join(f"{v:g}" for v in FIG7_LAMBDAS)
+    sim = Simulation(tmp_path / "flwr")
+    sim.superlink("start")
+    try:
+        run = sim.run({"dataset": "synthetic-fig7", "eval-every": 50, "output-dir": str(tmp_path / "out"),
+                       "run-name": "fig7", "sweep": f"strategy=fair-fca; lambda={lams} | strategy=fair-flhc; lambda=1"})
+    finally:
+        sim.superlink("stop")
+    assert run.status == "finished:completed", run.output[-3000:]
+    store = pd.read_csv(tmp_path / "out" / "fig7" / "results.csv")
+    final = store[store["round"] == store["round"].max()]
+    got = {(s, float(lam)): partition(dict(zip(g["client"].astype(str), g["cluster"].astype(int), strict=True)))
+           for (s, lam), g in final.groupby(["strategy", "lambda"])}
+    assert got == {**{("fair-fca", lam): sorted(p) for lam, p in FIG7_LAMBDAS.items()},
+                   ("fair-flhc", 1.0): sorted(LAMBDA1)}
