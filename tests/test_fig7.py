@@ -64,7 +64,7 @@ def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda(lam):
 
 
 def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
-    """What Fair-FL+HC reproduces on this federation (``FLHC_NOTE``): the λ = 1 partition exactly; at λ = 0
+    """What Fair-FL+HC reproduces on this federation (module doc of fig7.py): the λ = 1 partition; at λ = 0
     {1,3} form their own cluster (the paper's split of {2,4,5,6,7,8} is cut once more by the threshold)."""
     base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7", eval_every=50, num_server_rounds=8)
     one, _ = run_inprocess(base.replace(lam=1.0))

@@ -18,7 +18,9 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
-(threshold 0.35) on the same data: see ``FLHC_NOTE``.
+(Ward, threshold 0.35) on the same data gives {2,5} | {1,3,4,6,7,8} at λ = 1, but three clusters
+{1,3} | {2,5} | {4,6,7,8} at λ = 0 and none of the intermediate partitions: 4, 6, 7, 8 are closer to one
+another, in both Δ and Ψ, than to either side, so Ward merges them into one block first (open).
 
 Per-client randomness depends on the seed and the client's name only.
 """
@@ -42,9 +44,6 @@ FIG7_LAMBDAS: dict[float, tuple[tuple[str, ...], tuple[str, ...]]] = {
     0.88: (("1", "3", "6", "7", "8"), ("2", "4", "5")),
     1.0: (("1", "3", "4", "6", "7", "8"), ("2", "5")),
 }
-FLHC_NOTE = ("on this federation Fair-FL+HC (Ward, threshold 0.35) gives {2,5} | {1,3,4,6,7,8} at λ = 1 but "
-             "three clusters {1,3} | {2,5} | {4,6,7,8} at λ = 0 and no intermediate partition: the Ward merges of "
-             "{4,6,7,8} (mutually close in both Δ and Ψ) happen before any of them joins {1,3}")
 
 
 @dataclass(frozen=True)
