@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,12 @@ def list_entries(data_root: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill <pid>` stops like Ctrl-C: SuperLink stopped, finished runs kept
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("entries", nargs="*", help="entry names (see --list)")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
@@ -114,4 +120,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are kept in the results store; the same command resumes", file=sys.stderr)
+        sys.exit(130)

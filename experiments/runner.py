@@ -130,18 +130,22 @@ def run_federation(overrides: dict, env: dict, total_runs: int, rounds: int, lab
     run_id = None
     with open(log_path, "w") as log, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:
-            log.write(line)
-            if run_id is None and (m := re.search(r"Successfully started run (\d+)", line)):
-                run_id = m.group(1)
-            if m := RUN_LINE.search(line):
-                bar.set_postfix_str(f"run {m.group(1)}/{m.group(2)} {m.group(3)}")
-                if m.group(4) == "already":
-                    bar.update(rounds)
-            elif ROUND_LINE.search(line):
-                bar.update(1)
-            elif "Traceback" in line or "ERROR" in line:
-                bar.write(line.rstrip())
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                if run_id is None and (m := re.search(r"Successfully started run (\d+)", line)):
+                    run_id = m.group(1)
+                if m := RUN_LINE.search(line):
+                    bar.set_postfix_str(f"run {m.group(1)}/{m.group(2)} {m.group(3)}")
+                    if m.group(4) == "already":
+                        bar.update(rounds)
+                elif ROUND_LINE.search(line):
+                    bar.update(1)
+                elif "Traceback" in line or "ERROR" in line:
+                    bar.write(line.rstrip())
+        except BaseException:  # Ctrl-C or SIGTERM: stop streaming; the caller stops the SuperLink (and the run)
+            proc.terminate()
+            raise
         proc.wait()
     bar.close()
     status = _run_status(env, run_id)
