@@ -53,7 +53,10 @@ def _interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill <pid>` stops like Ctrl-C: SuperLink stopped, finished runs kept
+    # Ctrl-C and `kill <pid>` both stop cleanly (flwr run terminated, SuperLink stopped, finished runs kept), even
+    # when started with SIGINT ignored (a background job of a script inherits SIG_IGN, and Python keeps it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("entries", nargs="*", help="entry names (see --list)")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
