@@ -143,8 +143,13 @@ def run_federation(overrides: dict, env: dict, total_runs: int, rounds: int, lab
                     bar.update(1)
                 elif "Traceback" in line or "ERROR" in line:
                     bar.write(line.rstrip())
-        except BaseException:  # Ctrl-C or SIGTERM: stop streaming; the caller stops the SuperLink (and the run)
-            proc.terminate()
+        except BaseException:  # Ctrl-C or SIGTERM: end `flwr run` first (left alive, it would start a SuperLink of
+            proc.terminate()    # its own once ours is gone), then the caller stops our SuperLink and with it the run
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             raise
         proc.wait()
     bar.close()
