@@ -163,9 +163,20 @@ def _run_status(env: dict, run_id: str | None) -> str:
 
     if run_id is None:
         return "not started"
+    if not _superlink_alive(env):  # `flwr ls` would start a detached SuperLink of its own, left running
+        return "unknown: the local SuperLink exited (see $FLWR_HOME/local-superlink/superlink.log)"
     out = subprocess.run(["flwr", "ls", "--format", "json"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     runs = {r["run-id"]: r for r in json.loads(out.stdout)["runs"]}
     return runs.get(run_id, {}).get("status", "unknown")
+
+
+def _superlink_alive(env: dict) -> bool:
+    pidfile = Path(env.get("FLWR_HOME", "")) / "local-superlink.pid"
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class LocalSuperLink:
