@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.plots import canonical_partition, final_results
+from experiments.report import FIG7_EXPECTED
 from fairfl_flower.config import RunConfig
 from fairfl_flower.data import DATASETS, load_partition
 from fairfl_flower.data.fig7 import FIG7_LAMBDAS, NAMES
@@ -14,25 +16,22 @@ from fairfl_flower.fairness import METRICS, GroupCounts
 from tests.flwr_sim import Simulation
 from tests.inprocess import run_inprocess
 
-LAMBDA0, LAMBDA1 = FIG7_LAMBDAS[0.0], FIG7_LAMBDAS[1.0]
+LAMBDA1 = canonical_partition(FIG7_LAMBDAS[1.0])
 
 
-def partition(members: dict[str, int]) -> list[tuple[str, ...]]:
-    clusters: dict[int, list[str]] = {}
-    for name, c in members.items():
-        clusters.setdefault(c, []).append(name)
-    return sorted(tuple(sorted(m)) for m in clusters.values())
+def partition(members: dict[str, int]) -> tuple[tuple, ...]:
+    """A strategy's client -> cluster map as a canonical partition of client names."""
+    return canonical_partition([n for n, c in members.items() if c == j] for j in set(members.values()))
 
 
 def test_the_documented_partitions_are_the_papers():
     """Issue #4: {1,3}|{2,4,5,6,7,8} at λ=0, {2,5}|rest at λ=1, and the three intermediate ones between."""
-    parts = [sorted(p) for p in FIG7_LAMBDAS.values()]
-    assert parts[0] == sorted([("1", "3"), ("2", "4", "5", "6", "7", "8")])
-    assert parts[-1] == sorted([("1", "3", "4", "6", "7", "8"), ("2", "5")])
-    middle = {tuple(sorted(p)) for p in parts[1:-1]}
-    assert middle == {tuple(sorted(p)) for p in ([("2", "4", "5"), ("1", "3", "6", "7", "8")],
-                                                  [("2", "4", "5", "6"), ("1", "3", "7", "8")],
-                                                  [("2", "4", "5", "6", "7"), ("1", "3", "8")])}
+    def names(p):
+        return canonical_partition([str(i) for i in c] for c in p)
+
+    parts = [canonical_partition(p) for p in FIG7_LAMBDAS.values()]
+    assert parts[0] == names(FIG7_EXPECTED["lambda0"]) and parts[-1] == names(FIG7_EXPECTED["lambda1"])
+    assert set(parts[1:-1]) == {names(p) for p in FIG7_EXPECTED["intermediate"]}
     assert list(FIG7_LAMBDAS) == sorted(FIG7_LAMBDAS) and all(0 <= v <= 1 for v in FIG7_LAMBDAS)
 
 
@@ -60,7 +59,7 @@ def test_generator_has_the_properties_p1_to_p3():
 def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda(lam):
     cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", lam=lam, eval_every=50)
     strategy, _ = run_inprocess(cfg)
-    assert partition(strategy.members) == sorted(FIG7_LAMBDAS[lam])
+    assert partition(strategy.members) == canonical_partition(FIG7_LAMBDAS[lam])
 
 
 def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
@@ -68,7 +67,7 @@ def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
     {1,3} form their own cluster (the paper's split of {2,4,5,6,7,8} is cut once more by the threshold)."""
     base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7", eval_every=50, num_server_rounds=8)
     one, _ = run_inprocess(base.replace(lam=1.0))
-    assert partition(one.members) == sorted(LAMBDA1)
+    assert partition(one.members) == LAMBDA1
     zero, _ = run_inprocess(base.replace(lam=0.0))
     assert ("1", "3") in partition(zero.members)
 
@@ -85,9 +84,7 @@ def test_fig7_sweep_under_the_ray_simulation(tmp_path):
     finally:
         sim.superlink("stop")
     assert run.status == "finished:completed", run.output[-3000:]
-    store = pd.read_csv(tmp_path / "out" / "fig7" / "results.csv")
-    final = store[store["round"] == store["round"].max()]
-    got = {(s, float(lam)): partition(dict(zip(g["client"].astype(str), g["cluster"].astype(int), strict=True)))
-           for (s, lam), g in final.groupby(["strategy", "lambda"])}
-    assert got == {**{("fair-fca", lam): sorted(p) for lam, p in FIG7_LAMBDAS.items()},
-                   ("fair-flhc", 1.0): sorted(LAMBDA1)}
+    final = final_results(pd.read_csv(tmp_path / "out" / "fig7" / "results.csv"))
+    got = {(r.strategy, r["lambda"]): canonical_partition(r.partition) for _, r in final.iterrows()}
+    assert got == {**{("fair-fca", lam): canonical_partition(p) for lam, p in FIG7_LAMBDAS.items()},
+                   ("fair-flhc", 1.0): LAMBDA1}
