@@ -171,12 +171,7 @@ def _run_status(env: dict, run_id: str | None) -> str:
 
 
 def _superlink_alive(env: dict) -> bool:
-    pidfile = Path(env.get("FLWR_HOME", "")) / "local-superlink.pid"
-    try:
-        os.kill(int(pidfile.read_text()), 0)
-    except (OSError, ValueError):
-        return False
-    return True
+    return subprocess.run(["bash", str(SUPERLINK), "status"], env=env, capture_output=True).returncode == 0
 
 
 class LocalSuperLink:

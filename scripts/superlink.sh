@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start / stop the local simulation SuperLink that `flwr run . local` talks to, by PID.
+# Start / stop / check the local simulation SuperLink that `flwr run . local` talks to, by PID.
 # `flwr run` would otherwise start a detached one itself (and leave it running, with whatever
 # environment the first caller had); starting it here pins its environment (runtime dependency
 # installation disabled) and lets us stop exactly the process we started.
@@ -54,5 +54,13 @@ case "${1:-}" in
       rm -f "$pidfile"
     fi
     ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  status)
+    # Exit 0 if the SuperLink we started is running. Check this before any other `flwr` command: one that finds
+    # no SuperLink starts a detached one of its own, which nothing would stop.
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "local SuperLink running (pid $(cat "$pidfile"))"; exit 0
+    fi
+    echo "local SuperLink not running"; exit 1
+    ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -68,6 +68,10 @@ class Simulation:
         if not found:
             raise RuntimeError(f"flwr run did not start a run:\n{output[-3000:]}")
         run_id = found.group(1)
+        alive = subprocess.run(["bash", str(REPO / "scripts" / "superlink.sh"), "status"], env=self.env, cwd=REPO,
+                               capture_output=True)
+        if alive.returncode != 0:  # `flwr ls` would start a detached SuperLink of its own
+            return SimRun(run_id, "unknown", "the local SuperLink exited", output)
         listing = subprocess.run(["flwr", "ls", "--format", "json"], env=self.env, cwd=REPO, capture_output=True, text=True)
         runs = {r["run-id"]: r for r in json.loads(listing.stdout)["runs"]}
         run = runs[run_id]

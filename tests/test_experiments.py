@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from experiments.entries import ENTRIES
-from experiments.runner import Unavailable, federation_overrides, resolve_data, sweep_spec
+from experiments.runner import Unavailable, _run_status, federation_overrides, resolve_data, sweep_spec
 from fairfl_flower import sweep
 from fairfl_flower.config import RunConfig
 from tests.flwr_sim import REPO, sim_env
@@ -44,6 +44,14 @@ def test_missing_data_says_what_is_needed(tmp_path):
         resolve_data(ENTRIES["fig3"].federations[0], None)
     with pytest.raises(Unavailable, match="needs UCI Adult"):
         resolve_data(ENTRIES["fig4"].federations[0], tmp_path)
+
+
+def test_run_status_without_our_superlink_does_not_start_one(tmp_path):
+    # `flwr ls` with no SuperLink would start a detached one in FLWR_HOME; the runner must not call it then.
+    env = sim_env(tmp_path / "flwr")
+    assert _run_status(env, "7").startswith("unknown: the local SuperLink exited")
+    assert not (tmp_path / "flwr" / "local-superlink").exists()
+    assert subprocess.run(["bash", str(REPO / "scripts" / "superlink.sh"), "status"], env=env).returncode == 1
 
 
 def test_unknown_entry_lists_valid_ones():
