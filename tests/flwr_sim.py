@@ -53,9 +53,9 @@ class Simulation:
     def __init__(self, flwr_home: Path) -> None:
         self.env = sim_env(flwr_home)
 
-    def superlink(self, action: str) -> None:
-        subprocess.run(["bash", str(REPO / "scripts" / "superlink.sh"), action], env=self.env, check=True,
-                       cwd=REPO, capture_output=True, text=True)
+    def superlink(self, action: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(REPO / "scripts" / "superlink.sh"), action], env=self.env, check=check,
+                              cwd=REPO, capture_output=True, text=True)
 
     def run(self, overrides: dict, federation_config: str | None = None, timeout: float = 600) -> SimRun:
         cfg = " ".join(f"{k}={toml_value(v)}" for k, v in overrides.items())
@@ -68,9 +68,7 @@ class Simulation:
         if not found:
             raise RuntimeError(f"flwr run did not start a run:\n{output[-3000:]}")
         run_id = found.group(1)
-        alive = subprocess.run(["bash", str(REPO / "scripts" / "superlink.sh"), "status"], env=self.env, cwd=REPO,
-                               capture_output=True)
-        if alive.returncode != 0:  # `flwr ls` would start a detached SuperLink of its own
+        if self.superlink("status", check=False).returncode != 0:  # `flwr ls` would start a detached SuperLink
             return SimRun(run_id, "unknown", "the local SuperLink exited", output)
         listing = subprocess.run(["flwr", "ls", "--format", "json"], env=self.env, cwd=REPO, capture_output=True, text=True)
         runs = {r["run-id"]: r for r in json.loads(listing.stdout)["runs"]}

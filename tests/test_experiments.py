@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 
 from experiments.entries import ENTRIES
-from experiments.runner import Unavailable, _run_status, federation_overrides, resolve_data, sweep_spec
+from experiments.runner import (
+    Unavailable,
+    _run_status,
+    _superlink_alive,
+    federation_overrides,
+    resolve_data,
+    sweep_spec,
+)
 from fairfl_flower import sweep
 from fairfl_flower.config import RunConfig
 from tests.flwr_sim import REPO, sim_env
@@ -51,7 +58,7 @@ def test_run_status_without_our_superlink_does_not_start_one(tmp_path):
     env = sim_env(tmp_path / "flwr")
     assert _run_status(env, "7").startswith("unknown: the local SuperLink exited")
     assert not (tmp_path / "flwr" / "local-superlink").exists()
-    assert subprocess.run(["bash", str(REPO / "scripts" / "superlink.sh"), "status"], env=env).returncode == 1
+    assert not _superlink_alive(env)
 
 
 def test_unknown_entry_lists_valid_ones():
