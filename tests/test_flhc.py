@@ -72,6 +72,50 @@ def test_eq2_by_hand():
     np.testing.assert_array_equal(distance_matrix(model_distances(flat), psi, 1.0), psi)
 
 
+
+# Fig. 7 (README, "Fig. 7"): a (Δ, Ψ) pair of the shape SPEC's Ψ gives there — Ψ a noise floor among the
+# group-independent clients 1, 3, 4, 6, 7, 8, large only towards 2, 5 — found by annealing over abstract
+# matrices. Rows/columns are clients 1..8; Δ is a raw (unnormalized) Euclidean model distance.
+FIG7_DELTA = np.array([
+    [0.000, 0.775, 0.023, 0.897, 0.775, 0.692, 0.647, 0.709],
+    [0.775, 0.000, 0.775, 0.206, 0.023, 0.115, 0.190, 0.255],
+    [0.023, 0.775, 0.000, 0.898, 0.775, 0.692, 0.646, 0.708],
+    [0.897, 0.206, 0.898, 0.000, 0.209, 0.263, 0.349, 0.341],
+    [0.775, 0.023, 0.775, 0.209, 0.000, 0.111, 0.184, 0.253],
+    [0.692, 0.115, 0.692, 0.263, 0.111, 0.000, 0.189, 0.255],
+    [0.647, 0.190, 0.646, 0.349, 0.184, 0.189, 0.000, 0.268],
+    [0.709, 0.255, 0.708, 0.341, 0.253, 0.255, 0.268, 0.000],
+])
+FIG7_PSI = np.array([
+    [0.000, 0.905, 0.024, 0.027, 0.905, 0.035, 0.028, 0.022],
+    [0.905, 0.000, 0.905, 0.041, 0.191, 0.045, 0.058, 0.725],
+    [0.024, 0.905, 0.000, 0.031, 0.905, 0.032, 0.027, 0.026],
+    [0.027, 0.041, 0.031, 0.000, 0.041, 0.024, 0.032, 0.020],
+    [0.905, 0.191, 0.905, 0.041, 0.000, 0.045, 0.058, 0.725],
+    [0.035, 0.045, 0.032, 0.024, 0.045, 0.000, 0.037, 0.021],
+    [0.028, 0.058, 0.027, 0.032, 0.058, 0.037, 0.000, 0.030],
+    [0.022, 0.725, 0.026, 0.020, 0.725, 0.021, 0.030, 0.000],
+])
+
+
+def fig7_partition(delta, lam):
+    labels = hierarchical_clusters(distance_matrix(delta, FIG7_PSI, lam), 0.35, "ward")
+    return {frozenset(int(i) + 1 for i in np.flatnonzero(labels == c)) for c in set(labels)}
+
+
+def test_fig7_partitions_exist_for_raw_model_distances():
+    """Eq. (2) + Ward at 0.35 can give the paper's five Fig. 7 partitions, in the paper's order, when Δ is not
+    normalized; dividing the same Δ by its largest entry (SPEC's default) loses the λ = 0 partition."""
+    from experiments.report import FIG7_EXPECTED
+
+    paper = [FIG7_EXPECTED["lambda0"], *FIG7_EXPECTED["intermediate"], FIG7_EXPECTED["lambda1"]]
+    expected = [{frozenset(block) for block in partition} for partition in paper]
+    six = [0, 2, 3, 5, 6, 7]  # clients 1, 3, 4, 6, 7, 8: group-independent, Ψ is noise among them
+    assert FIG7_PSI[np.ix_(six, six)].max() < 0.04
+    assert [fig7_partition(FIG7_DELTA, lam) for lam in (0.0, 0.7, 0.8, 0.86, 1.0)] == expected
+    assert fig7_partition(FIG7_DELTA, 0.5) == {frozenset({1, 3}), frozenset({2, 4, 5, 6, 7}), frozenset({8})}
+    assert fig7_partition(FIG7_DELTA / FIG7_DELTA.max(), 0.0) != expected[0]
+
 # ---------------------------------------------------------------------------------------- whole runs
 PLANTED = {"synthetic-clients": 6, "n-train": 300, "n-test": 100, "synthetic-shift": 6.0, "num-server-rounds": 6,
            "warmup-rounds": 3}
