@@ -27,11 +27,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _flower_task_identity():
-    """Building a Flower Message outside a running app needs a task identity (an internal API of
-    flwr 1.41: kept in this one place so that a Flower upgrade touches one file)."""
-    from flwr.supercore.task_identity import TaskIdentity
+    """Building a Flower Message outside a running app needs a task identity (``tests.inprocess``)."""
+    from tests.inprocess import set_task_identity
 
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+    set_task_identity()
     yield
 
 

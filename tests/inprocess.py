@@ -64,6 +64,14 @@ class InProcessGrid(Grid):
         return replies
 
 
+def set_task_identity() -> None:
+    """Building a Flower Message outside a running app needs a task identity (an internal API of
+    flwr 1.41: kept in this one place so that a Flower upgrade touches one function)."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+
+
 def run_inprocess(cfg: RunConfig, num_nodes: int | None = None, **grid_kwargs):
     """Handshake + one strategy run over the in-process grid; returns (strategy, grid)."""
     from fairfl_flower.data import client_names

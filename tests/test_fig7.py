@@ -88,3 +88,38 @@ def test_fig7_sweep_under_the_ray_simulation(tmp_path):
     got = {(r.strategy, r["lambda"]): canonical_partition(r.partition) for _, r in final.iterrows()}
     assert got == {**{("fair-fca", lam): canonical_partition(p) for lam, p in FIG7_LAMBDAS.items()},
                    ("fair-flhc", 1.0): LAMBDA1}
+
+
+def test_recipe_knobs_balanced_cells_offsets_and_shift_angle():
+    """The recipe fields the search for Fair-FL+HC's generator uses (scripts/fig7_probe.py); defaults change nothing."""
+    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe, balanced_sample
+
+    default = Fig7()
+    assert Fig7Recipe.from_mapping({}) == default.recipe
+    with pytest.raises(ValueError, match="valid: .*shift_angle"):
+        Fig7Recipe.from_mapping({"shift_anlge": 45})
+    turned = Fig7(Fig7Recipe(shift_angle=90.0, offsets={"7": [0.5, -0.5]}))
+    np.testing.assert_allclose(turned.spec("7").means - default.spec("7").means, 0.5 * np.array([1, -1]) * np.ones((2, 2, 2)))
+    moved = turned.spec("2").means[1] - turned.spec("2").means[0]  # group b minus group a, rule along x1
+    np.testing.assert_allclose(moved, np.tile([0.0, -1.5], (2, 1)), atol=1e-12)
+    x, y, g = balanced_sample(default.spec("6"), 1003, np.random.default_rng(0))
+    cells = np.bincount(2 * g.astype(int) + y.astype(int), minlength=4)
+    assert cells.sum() == 1003 and cells.max() - cells.min() == 1  # exact n/4 per (group, label) cell
+    assert METRICS.get("sp")(GroupCounts.from_predictions(y, y, g)) < 1e-3  # no sampling imbalance left
+
+
+def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
+    """scripts/fig7_probe.py clusters one run's Δ, Ψ at every λ: the same partition a fair-flhc run forms."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "fig7_probe.py"
+    spec = importlib.util.spec_from_file_location("fig7_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    delta, psi, cfg = probe.flhc_matrices(0)
+    scan = probe.flhc_partitions(delta, psi, cfg, [0.0, 0.85, 1.0])
+    for lam, expected in scan.items():
+        run, _ = run_inprocess(cfg.replace(strategy="fair-flhc", lam=lam))
+        assert partition(run.members) == expected
+    assert scan[1.0] == LAMBDA1

@@ -15,6 +15,8 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   8, 7, 6, 4 — the paper's three intermediate partitions.
 * Clients 1, 2, 3, 5 hold ``sizes`` = 3× ``n-train`` / ``n-test`` samples, so that the two cluster models are
   dominated by them and one client's move does not drag the next one along (no cascade).
+* ``offsets``, ``shift_angle`` and ``balanced`` (exact (group, label) cell counts) are off by default: knobs for
+  the search of a recipe on which Fair-FL+HC also gives the five partitions (``scripts/fig7_probe.py``).
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
@@ -27,7 +29,7 @@ Per-client randomness depends on the seed and the client's name only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -52,12 +54,24 @@ class Fig7Recipe:
     separations: dict = field(default_factory=lambda: {"4": 2.0, "6": 1.4, "7": 1.0, "8": 0.7})  # per client
     angles: dict = field(default_factory=lambda: {"6": 10.0, "7": 20.0, "8": 30.0})  # rule rotations, degrees
     sigma: float = 1.0
-    shift: float = 1.5  # clients 2, 5: group b moved by -shift along the rule direction
+    shift: float = 1.5  # clients 2, 5: group b moved by -shift along the rule direction (turned by shift_angle)
+    shift_angle: float = 0.0  # degrees between the rule of 2, 5 and the direction of their group shift
     angle_13: float = 180.0  # clients 1, 3: rule direction, degrees from the other six's
+    offsets: dict = field(default_factory=dict)  # per client: a 2-vector added to all four (group, label) means
     group_feature: float = 1.0  # the group g ∈ {0, 1} appended as a feature, times this
     sizes: dict = field(default_factory=lambda: {"1": 3.0, "2": 3.0, "3": 3.0, "5": 3.0})  # × n-train / n-test
     group_rate: float = 0.5
     label_rate: float = 0.5
+    balanced: bool = False  # draw exactly n·P(g)·P(y|g) samples per (group, label) cell instead of Bernoulli draws
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> Fig7Recipe:
+        """A recipe from plain values (e.g. JSON), unknown keys refused with the valid ones listed."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown Fig7Recipe keys {unknown}; valid: {sorted(valid)}")
+        return cls(**values)
 
 
 def _direction(deg: float) -> np.ndarray:
@@ -79,8 +93,10 @@ class Fig7:
         means = np.zeros((2, 2, 2))  # [group, label, feature]
         means[:, 1] = sep * u
         means[:, 0] = -sep * u
+        if name in r.offsets:
+            means += np.asarray(r.offsets[name], dtype=float)
         if name in ("2", "5"):
-            means[1, :] -= r.shift * u
+            means[1, :] -= r.shift * (_rotate(u, r.shift_angle) if r.shift_angle else u)
         return GaussianClient(means=means, sigma=r.sigma, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
@@ -88,12 +104,32 @@ class Fig7:
         spec = self.spec(name)
         rng = client_rng(seed, name, "fig7")
         scale = self.recipe.sizes.get(name, 1.0)
+        draw = balanced_sample if self.recipe.balanced else sample
         parts = []
         for n in (int(round(cfg.n_train * scale)), int(round(cfg.n_test * scale))):
-            x, y, g = sample(spec, n, rng)
+            x, y, g = draw(spec, n, rng)
             x = np.hstack([x, self.recipe.group_feature * g[:, None].astype(np.float32)])
             parts += [x, y, g]
         return ClientData.from_arrays(name, *parts)
+
+
+def _rotate(u: np.ndarray, deg: float) -> np.ndarray:
+    c, s = np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))
+    return np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
+
+
+def balanced_sample(spec: GaussianClient, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n samples whose (group, label) cell counts are exactly n·P(g)·P(y|g) (largest remainders), rows shuffled:
+    no sampling imbalance between the groups' label rates, the floor of every SP gap on finite data."""
+    p_g = np.array([spec.group_rate, 1.0 - spec.group_rate])
+    p_y1 = np.asarray(spec.label_rate, dtype=float)
+    share = np.array([[p_g[g] * (1 - p_y1[g]), p_g[g] * p_y1[g]] for g in (0, 1)]).ravel() * n
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(-(share - counts))[: n - counts.sum()]] += 1
+    cells = np.repeat(np.arange(4), counts)[rng.permutation(n)]
+    g, y = (cells // 2).astype(np.int8), (cells % 2).astype(np.int64)
+    x = spec.means[g, y] + spec.sigma * rng.standard_normal((n, spec.means.shape[-1]))
+    return x.astype(np.float32), y.astype(np.float32), g
 
 
 DATASETS.register("synthetic-fig7")(Fig7())
