@@ -134,6 +134,11 @@ def canonical_partition(clusters: Iterable[Iterable]) -> tuple[tuple, ...]:
     return tuple(sorted(tuple(sorted(c)) for c in clusters))
 
 
+def members_partition(members: Mapping) -> tuple[tuple, ...]:
+    """A member -> cluster-label map (e.g. a strategy's client name -> cluster) as a canonical partition."""
+    return canonical_partition([m for m, c in members.items() if c == label] for label in set(members.values()))
+
+
 def partition_text(clusters: Iterable[Iterable]) -> str:
     """``{1,3} | {2,4,5,6,7,8}``: clusters ordered by their smallest member."""
     return " | ".join("{" + ",".join(str(m) for m in c) + "}" for c in sorted(canonical_partition(clusters)))

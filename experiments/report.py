@@ -35,6 +35,7 @@ FIG7_EXPECTED = {  # SPEC §7 claim 6, paper client numbers 1..8
     # intermediate partitions, listed for increasing λ (monotonicity, SPEC §7 claim 6 [INFERRED])
     "intermediate": (((1, 3, 8), (2, 4, 5, 6, 7)), ((1, 3, 7, 8), (2, 4, 5, 6)), ((1, 3, 6, 7, 8), (2, 4, 5))),
 }
+FIG7_IN_ORDER = (FIG7_EXPECTED["lambda0"], *FIG7_EXPECTED["intermediate"], FIG7_EXPECTED["lambda1"])  # by λ
 ADULT_EXPECTED = {"ifca": ((0, 1, 2), (3, 4)), "flhc": ((0, 1, 3, 4), (2,))}  # SPEC §7 claim 4 (0-based)
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from experiments.plots import canonical_partition, partition_text  # noqa: E402
-from experiments.report import FIG7_EXPECTED  # noqa: E402
+from experiments.plots import canonical_partition, members_partition, partition_text  # noqa: E402
+from experiments.report import FIG7_IN_ORDER  # noqa: E402
 from fairfl_flower import data as data_module  # noqa: E402
 from fairfl_flower.config import ConfigError, RunConfig  # noqa: E402
 from fairfl_flower.data import DATASETS  # noqa: E402
@@ -36,8 +36,7 @@ from fairfl_flower.data.fig7 import NAMES, Fig7Recipe  # noqa: E402
 from strategies.flhc import distance_matrix, hierarchical_clusters  # noqa: E402
 from tests.inprocess import run_inprocess, set_task_identity  # noqa: E402
 
-PAPER = [canonical_partition([str(c) for c in part] for part in p)
-         for p in (FIG7_EXPECTED["lambda0"], *FIG7_EXPECTED["intermediate"], FIG7_EXPECTED["lambda1"])]
+PAPER = [canonical_partition([str(c) for c in part] for part in p) for p in FIG7_IN_ORDER]
 
 
 def use_recipe(recipe: Fig7Recipe) -> None:
@@ -49,10 +48,6 @@ def use_recipe(recipe: Fig7Recipe) -> None:
 def _quiet_run(cfg: RunConfig):
     with contextlib.redirect_stdout(io.StringIO()):
         return run_inprocess(cfg)[0]
-
-
-def _partition(labels_by_name: dict[str, int]) -> tuple[tuple[str, ...], ...]:
-    return canonical_partition([n for n in NAMES if labels_by_name[n] == c] for c in set(labels_by_name.values()))
 
 
 def flhc_matrices(seed: int, **overrides) -> tuple[np.ndarray, np.ndarray, RunConfig]:
@@ -69,14 +64,14 @@ def flhc_partitions(delta: np.ndarray, psi: np.ndarray, cfg: RunConfig, lams) ->
     out = {}
     for lam in lams:
         labels = hierarchical_clusters(distance_matrix(delta, psi, lam), cfg.distance_threshold, cfg.linkage)
-        out[float(lam)] = _partition(dict(zip(NAMES, labels, strict=True)))
+        out[float(lam)] = members_partition(dict(zip(NAMES, labels, strict=True)))
     return out
 
 
 def fca_partition(lam: float, seed: int, **overrides) -> tuple:
     cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", seed=seed, lam=lam,
                              **{"eval-every": 1000, **overrides})
-    return _partition(_quiet_run(cfg).members)
+    return members_partition(_quiet_run(cfg).members)
 
 
 def _value(text: str):

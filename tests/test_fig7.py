@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.plots import canonical_partition, final_results
+from experiments.plots import canonical_partition, final_results, members_partition
 from experiments.report import FIG7_EXPECTED
 from fairfl_flower.config import RunConfig
 from fairfl_flower.data import DATASETS, load_partition
@@ -17,11 +17,6 @@ from tests.flwr_sim import Simulation
 from tests.inprocess import run_inprocess
 
 LAMBDA1 = canonical_partition(FIG7_LAMBDAS[1.0])
-
-
-def partition(members: dict[str, int]) -> tuple[tuple, ...]:
-    """A strategy's client -> cluster map as a canonical partition of client names."""
-    return canonical_partition([n for n, c in members.items() if c == j] for j in set(members.values()))
 
 
 def test_the_documented_partitions_are_the_papers():
@@ -59,7 +54,7 @@ def test_generator_has_the_properties_p1_to_p3():
 def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda(lam):
     cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", lam=lam, eval_every=50)
     strategy, _ = run_inprocess(cfg)
-    assert partition(strategy.members) == canonical_partition(FIG7_LAMBDAS[lam])
+    assert members_partition(strategy.members) == canonical_partition(FIG7_LAMBDAS[lam])
 
 
 def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
@@ -67,9 +62,9 @@ def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
     {1,3} form their own cluster (the paper's split of {2,4,5,6,7,8} is cut once more by the threshold)."""
     base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7", eval_every=50, num_server_rounds=8)
     one, _ = run_inprocess(base.replace(lam=1.0))
-    assert partition(one.members) == LAMBDA1
+    assert members_partition(one.members) == LAMBDA1
     zero, _ = run_inprocess(base.replace(lam=0.0))
-    assert ("1", "3") in partition(zero.members)
+    assert ("1", "3") in members_partition(zero.members)
 
 
 @pytest.mark.simulation
@@ -92,7 +87,8 @@ def test_fig7_sweep_under_the_ray_simulation(tmp_path):
 
 def test_recipe_knobs_balanced_cells_offsets_and_shift_angle():
     """The recipe fields the search for Fair-FL+HC's generator uses (scripts/fig7_probe.py); defaults change nothing."""
-    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe, balanced_sample
+    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe
+    from fairfl_flower.data.synthetic import balanced_sample
 
     default = Fig7()
     assert Fig7Recipe.from_mapping({}) == default.recipe
@@ -121,5 +117,5 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
     scan = probe.flhc_partitions(delta, psi, cfg, [0.0, 0.85, 1.0])
     for lam, expected in scan.items():
         run, _ = run_inprocess(cfg.replace(strategy="fair-flhc", lam=lam))
-        assert partition(run.members) == expected
+        assert members_partition(run.members) == expected
     assert scan[1.0] == LAMBDA1

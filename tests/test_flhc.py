@@ -9,8 +9,8 @@ from flwr.app import MessageType
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from experiments.plots import canonical_partition
-from experiments.report import FIG7_EXPECTED
+from experiments.plots import canonical_partition, members_partition
+from experiments.report import FIG7_IN_ORDER
 from fairfl_flower import protocol
 from fairfl_flower.config import RunConfig
 from fairfl_flower.model import PARAM_NAMES
@@ -102,14 +102,13 @@ FIG7_PSI = np.array([
 
 def fig7_partition(delta, lam):
     labels = hierarchical_clusters(distance_matrix(delta, FIG7_PSI, lam), 0.35, "ward")
-    return canonical_partition(np.flatnonzero(labels == c) + 1 for c in set(labels))
+    return members_partition(dict(zip(range(1, 9), labels, strict=True)))
 
 
 def test_fig7_partitions_exist_for_raw_model_distances():
     """Eq. (2) + Ward at 0.35 can give the paper's five Fig. 7 partitions, in the paper's order, when Δ is not
     normalized; dividing the same Δ by its largest entry (SPEC's default) loses the λ = 0 partition."""
-    paper = [FIG7_EXPECTED["lambda0"], *FIG7_EXPECTED["intermediate"], FIG7_EXPECTED["lambda1"]]
-    expected = [canonical_partition(partition) for partition in paper]
+    expected = [canonical_partition(partition) for partition in FIG7_IN_ORDER]
     six = [0, 2, 3, 5, 6, 7]  # clients 1, 3, 4, 6, 7, 8: group-independent, Ψ is noise among them
     assert FIG7_PSI[np.ix_(six, six)].max() < 0.05 and (FIG7_PSI[1, six] > FIG7_PSI[1, 4]).all()
     # each partition holds on a whole λ interval (ends checked; 0.01 steps in between were checked by hand)

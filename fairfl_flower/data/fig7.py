@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from fairfl_flower.data import DATASETS, ClientData
-from fairfl_flower.data.synthetic import GaussianClient, client_rng, sample
+from fairfl_flower.data.synthetic import GaussianClient, balanced_sample, client_rng, sample
 
 NAMES = [str(i) for i in range(1, 9)]
 
@@ -88,7 +88,8 @@ class Fig7:
 
     def spec(self, name: str) -> GaussianClient:
         r = self.recipe
-        u = _direction(r.angle_13 if name in ("1", "3") else r.angles.get(name, 0.0))
+        angle = r.angle_13 if name in ("1", "3") else r.angles.get(name, 0.0)
+        u = _direction(angle)
         sep = r.separations.get(name, r.separation)
         means = np.zeros((2, 2, 2))  # [group, label, feature]
         means[:, 1] = sep * u
@@ -96,7 +97,7 @@ class Fig7:
         if name in r.offsets:
             means += np.asarray(r.offsets[name], dtype=float)
         if name in ("2", "5"):
-            means[1, :] -= r.shift * (_rotate(u, r.shift_angle) if r.shift_angle else u)
+            means[1, :] -= r.shift * _direction(angle + r.shift_angle)
         return GaussianClient(means=means, sigma=r.sigma, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
@@ -111,25 +112,6 @@ class Fig7:
             x = np.hstack([x, self.recipe.group_feature * g[:, None].astype(np.float32)])
             parts += [x, y, g]
         return ClientData.from_arrays(name, *parts)
-
-
-def _rotate(u: np.ndarray, deg: float) -> np.ndarray:
-    c, s = np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))
-    return np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
-
-
-def balanced_sample(spec: GaussianClient, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n samples whose (group, label) cell counts are exactly n·P(g)·P(y|g) (largest remainders), rows shuffled:
-    no sampling imbalance between the groups' label rates, the floor of every SP gap on finite data."""
-    p_g = np.array([spec.group_rate, 1.0 - spec.group_rate])
-    p_y1 = np.asarray(spec.label_rate, dtype=float)
-    share = np.array([[p_g[g] * (1 - p_y1[g]), p_g[g] * p_y1[g]] for g in (0, 1)]).ravel() * n
-    counts = np.floor(share).astype(int)
-    counts[np.argsort(-(share - counts))[: n - counts.sum()]] += 1
-    cells = np.repeat(np.arange(4), counts)[rng.permutation(n)]
-    g, y = (cells // 2).astype(np.int8), (cells % 2).astype(np.int64)
-    x = spec.means[g, y] + spec.sigma * rng.standard_normal((n, spec.means.shape[-1]))
-    return x.astype(np.float32), y.astype(np.float32), g
 
 
 DATASETS.register("synthetic-fig7")(Fig7())

@@ -35,7 +35,23 @@ def sample(spec: GaussianClient, n: int, rng: np.random.Generator) -> tuple[np.n
     g = (rng.random(n) >= spec.group_rate).astype(np.int8)  # 0 = a with prob. group_rate
     p1 = np.where(g == 0, spec.label_rate[0], spec.label_rate[1])
     y = (rng.random(n) < p1).astype(np.int64)
-    x = spec.means[g, y] + spec.sigma * rng.standard_normal((n, spec.means.shape[-1]))
+    return _features(spec, g, y, rng)
+
+
+def balanced_sample(spec: GaussianClient, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`sample`, but the (group, label) cell counts are exactly n·P(g)·P(y|g) (largest remainders),
+    rows shuffled: no sampling imbalance between the groups' label rates, the floor of every SP gap on finite data."""
+    p_g = np.array([spec.group_rate, 1.0 - spec.group_rate])
+    p_y1 = np.asarray(spec.label_rate, dtype=float)
+    share = np.array([[p_g[g] * (1 - p_y1[g]), p_g[g] * p_y1[g]] for g in (0, 1)]).ravel() * n
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(-(share - counts))[: n - counts.sum()]] += 1
+    cells = np.repeat(np.arange(4), counts)[rng.permutation(n)]
+    return _features(spec, (cells // 2).astype(np.int8), (cells % 2).astype(np.int64), rng)
+
+
+def _features(spec: GaussianClient, g: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+    x = spec.means[g, y] + spec.sigma * rng.standard_normal((len(y), spec.means.shape[-1]))
     return x.astype(np.float32), y.astype(np.float32), g
 
 
