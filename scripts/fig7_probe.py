@@ -1,6 +1,6 @@
 """Probe a ``synthetic-fig7`` recipe: what Fair-FL+HC (every λ at once) and Fair-FCA (given λ) make of it.
 
-The tool for the open part of Fig. 7 (README, "Fig. 7"): finding a generator on which Fair-FL+HC also gives
+The tool for the open part of Fig. 7 (docs/fig7-fair-flhc.md): finding a generator on which Fair-FL+HC also gives
 the paper's five partitions. Fair-FL+HC's warm-up, personalization and cross-evaluation do not depend on λ;
 λ only enters D = (1 − λ)Δ + λΨ. So one in-process FL+HC run per seed (≈ 0.2 s with 8 × 1000 samples) gives
 Δ and Ψ, and the Ward partition at every λ of a grid is exactly the one ``fair-flhc`` with that λ forms

@@ -74,7 +74,7 @@ def test_eq2_by_hand():
     np.testing.assert_array_equal(distance_matrix(model_distances(flat), psi, 1.0), psi)
 
 
-# Fig. 7 (README, "Fig. 7"): a (Δ, Ψ) pair of the shape SPEC's Ψ gives there — Ψ a noise floor among the
+# Fig. 7 (docs/fig7-fair-flhc.md): a (Δ, Ψ) pair of the shape SPEC's Ψ gives there — Ψ a noise floor among the
 # group-independent clients 1, 3, 4, 6, 7, 8, larger only towards 2, 5, and (P2) every other client's model
 # less fair on client 2 than client 5's — found by annealing over abstract matrices. Rows/columns are clients
 # 1..8; Δ is a raw (unnormalized) Euclidean model distance.
