@@ -29,9 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from experiments.plots import canonical_partition, members_partition, partition_text  # noqa: E402
 from experiments.report import FIG7_IN_ORDER  # noqa: E402
-from fairfl_flower import data as data_module  # noqa: E402
 from fairfl_flower.config import ConfigError, RunConfig  # noqa: E402
-from fairfl_flower.data import DATASETS  # noqa: E402
+from fairfl_flower.data import DATASETS, clear_cache  # noqa: E402
 from fairfl_flower.data.fig7 import NAMES, Fig7Recipe  # noqa: E402
 from strategies.flhc import distance_matrix, hierarchical_clusters  # noqa: E402
 from tests.inprocess import run_inprocess, set_task_identity  # noqa: E402
@@ -42,7 +41,7 @@ PAPER = [canonical_partition([str(c) for c in part] for part in p) for p in FIG7
 def use_recipe(recipe: Fig7Recipe) -> None:
     """Make ``synthetic-fig7`` draw from ``recipe`` in this process (and forget data drawn before)."""
     DATASETS.get("synthetic-fig7").recipe = recipe
-    data_module._CACHE.clear()
+    clear_cache()
 
 
 def _quiet_run(cfg: RunConfig):

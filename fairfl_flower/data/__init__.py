@@ -90,6 +90,11 @@ def data_key(cfg: RunConfig, seed: int) -> tuple:
     return tuple(getattr(cfg, f) for f in fields) + (seed,)
 
 
+def clear_cache() -> None:
+    """Forget every prepared partition (needed after changing a generator in place, e.g. a Fig. 7 recipe)."""
+    _CACHE.clear()
+
+
 def client_names(cfg: RunConfig) -> list[str]:
     return DATASETS.get(cfg.dataset).client_names(cfg)
 
