@@ -10,7 +10,8 @@ the paper's five partitions. Fair-FL+HC's warm-up, personalization and cross-eva
                                  [--matrices]
 
 ``--recipe`` takes ``Fig7Recipe`` fields (``fairfl_flower/data/fig7.py``), e.g.
-``'{"shift_angle": 45, "balanced": true, "offsets": {"7": [0.5, -0.6]}}'``; ``--set`` takes run-config keys
+``'{"shift_angle": 45, "balanced": true, "offsets": {"7": [0.5, -0.6]}}'`` or, in 3-D,
+``'{"dimensions": 3, "azimuths": {"6": 0, "7": 120, "8": 240}}'``; ``--set`` takes run-config keys
 (``batch-size=64``, ``normalize-distance=false``, ``warmup-rounds=3``). Prints, per seed, the λ at which the
 partition changes, with ``*`` on the paper's five; ``--matrices`` adds Δ and Ψ (client order 1..8).
 """

@@ -119,3 +119,25 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
         run, _ = run_inprocess(cfg.replace(strategy="fair-flhc", lam=lam))
         assert members_partition(run.members) == expected
     assert scan[1.0] == LAMBDA1
+
+
+def test_recipe_third_dimension_turns_rules_about_x1_and_checks_its_fields():
+    """dimensions = 3: a client's rule at polar angle `angles` from x1 and azimuth `azimuths` about x1;
+    the 2-D recipe is the azimuth-0 slice of it, and inconsistent fields are refused with the reason."""
+    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe
+
+    flat, lifted = Fig7(), Fig7(Fig7Recipe(dimensions=3, azimuths={"7": 90.0}, shift_angle=90.0, shift_azimuth=90.0))
+    rule = lifted.spec("7").means[0, 1] - lifted.spec("7").means[0, 0]  # 2 · separation · u, angle 20°
+    np.testing.assert_allclose(rule / np.linalg.norm(rule), [np.cos(np.deg2rad(20)), 0.0, np.sin(np.deg2rad(20))],
+                               atol=1e-12)
+    np.testing.assert_allclose(lifted.spec("6").means[..., :2], flat.spec("6").means)  # azimuth 0: the plane
+    assert (lifted.spec("6").means[..., 2] == 0).all()
+    moved = lifted.spec("2").means[1] - lifted.spec("2").means[0]  # shift turned 90° from x1, then 90° about x1
+    np.testing.assert_allclose(moved, np.tile([0.0, 0.0, -1.5], (2, 1)), atol=1e-12)
+    data = lifted.load_client(RunConfig.defaults(dataset="synthetic-fig7", n_train=50, n_test=10), 6, 0)
+    assert data.x_train.shape == (50, 4)  # x1, x2, x3 and the group feature
+    for bad, reason in [({"dimensions": 4}, "2 or 3"), ({"azimuths": {"7": 90}}, "set dimensions = 3"),
+                        ({"dimensions": 3, "offsets": {"7": [0.5, 0.5]}}, "dimensions = 3"),
+                        ({"angles": {"9": 10}}, "clients are")]:
+        with pytest.raises(ValueError, match=reason):
+            Fig7Recipe.from_mapping(bad)

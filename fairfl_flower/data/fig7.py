@@ -17,6 +17,11 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   dominated by them and one client's move does not drag the next one along (no cascade).
 * ``offsets``, ``shift_angle`` and ``balanced`` (exact (group, label) cell counts) are off by default: knobs for
   the search of a recipe on which Fair-FL+HC also gives the five partitions (``scripts/fig7_probe.py``).
+* ``dimensions = 3`` (off by default) adds a third feature: a client's rule then sits at polar angle ``angles``
+  (``angle_13``) from x1 and is turned by ``azimuths`` about x1, and 2 and 5's shift by ``shift_azimuth``. The
+  2-D federation is its azimuth-0 slice. With ``angle_13`` = 180° Fair-FCA's two cluster models lie along
+  x1, so turning 6, 7, 8 about it keeps the order in which Fair-FCA moves them while spreading their models
+  apart for FL+HC (measured in docs/fig7-fair-flhc.md).
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
@@ -63,6 +68,9 @@ class Fig7Recipe:
     group_rate: float = 0.5
     label_rate: float = 0.5
     balanced: bool = False  # draw exactly n·P(g)·P(y|g) samples per (group, label) cell instead of Bernoulli draws
+    dimensions: int = 2  # 2, or 3: rules may then leave the x1-x2 plane (azimuths); offsets are 3-vectors
+    azimuths: dict = field(default_factory=dict)  # per client, degrees: the rule turned about x1 (3-D only)
+    shift_azimuth: float = 0.0  # degrees: the shift direction of 2, 5 turned about x1 (3-D only)
 
     @classmethod
     def from_mapping(cls, values: dict) -> Fig7Recipe:
@@ -73,10 +81,27 @@ class Fig7Recipe:
             raise ValueError(f"unknown Fig7Recipe keys {unknown}; valid: {sorted(valid)}")
         return cls(**values)
 
+    def __post_init__(self) -> None:
+        if self.dimensions not in (2, 3):
+            raise ValueError(f"Fig7Recipe.dimensions must be 2 or 3, got {self.dimensions!r}")
+        if self.dimensions == 2 and (self.azimuths or self.shift_azimuth):
+            raise ValueError("Fig7Recipe: azimuths and shift_azimuth turn rules out of the plane; set dimensions = 3")
+        named = set(self.azimuths) | set(self.offsets) | set(self.separations) | set(self.angles) | set(self.sizes)
+        unknown = sorted(named - set(NAMES))
+        if unknown:
+            raise ValueError(f"Fig7Recipe: unknown clients {unknown}; clients are {NAMES}")
+        for name, off in self.offsets.items():
+            if len(off) != self.dimensions:
+                raise ValueError(f"Fig7Recipe.offsets[{name!r}] has {len(off)} values; dimensions = {self.dimensions}")
 
-def _direction(deg: float) -> np.ndarray:
+
+def _direction(deg: float, azimuth: float = 0.0, dimensions: int = 2) -> np.ndarray:
+    """The unit vector at ``deg`` from x1; in 3-D its x2-x3 part is turned by ``azimuth`` about x1."""
     rad = np.deg2rad(deg)
-    return np.array([np.cos(rad), np.sin(rad)])
+    if dimensions == 2:
+        return np.array([np.cos(rad), np.sin(rad)])
+    az = np.deg2rad(azimuth)
+    return np.array([np.cos(rad), np.sin(rad) * np.cos(az), np.sin(rad) * np.sin(az)])
 
 
 class Fig7:
@@ -89,15 +114,15 @@ class Fig7:
     def spec(self, name: str) -> GaussianClient:
         r = self.recipe
         angle = r.angle_13 if name in ("1", "3") else r.angles.get(name, 0.0)
-        u = _direction(angle)
+        u = _direction(angle, r.azimuths.get(name, 0.0), r.dimensions)
         sep = r.separations.get(name, r.separation)
-        means = np.zeros((2, 2, 2))  # [group, label, feature]
+        means = np.zeros((2, 2, r.dimensions))  # [group, label, feature]
         means[:, 1] = sep * u
         means[:, 0] = -sep * u
         if name in r.offsets:
             means += np.asarray(r.offsets[name], dtype=float)
         if name in ("2", "5"):
-            means[1, :] -= r.shift * _direction(angle + r.shift_angle)
+            means[1, :] -= r.shift * _direction(angle + r.shift_angle, r.shift_azimuth, r.dimensions)
         return GaussianClient(means=means, sigma=r.sigma, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
