@@ -96,12 +96,10 @@ class Fig7Recipe:
 
 
 def _direction(deg: float, azimuth: float = 0.0, dimensions: int = 2) -> np.ndarray:
-    """The unit vector at ``deg`` from x1; in 3-D its x2-x3 part is turned by ``azimuth`` about x1."""
-    rad = np.deg2rad(deg)
-    if dimensions == 2:
-        return np.array([np.cos(rad), np.sin(rad)])
-    az = np.deg2rad(azimuth)
-    return np.array([np.cos(rad), np.sin(rad) * np.cos(az), np.sin(rad) * np.sin(az)])
+    """The unit vector at ``deg`` from x1, its x2-x3 part turned by ``azimuth`` about x1; the first ``dimensions``
+    coordinates (in 2-D the azimuth is 0, so the plane's vector exactly)."""
+    rad, az = np.deg2rad(deg), np.deg2rad(azimuth)
+    return np.array([np.cos(rad), np.sin(rad) * np.cos(az), np.sin(rad) * np.sin(az)])[:dimensions]
 
 
 class Fig7:
