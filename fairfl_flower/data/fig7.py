@@ -16,7 +16,9 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
 * Clients 1, 2, 3, 5 hold ``sizes`` = 3× ``n-train`` / ``n-test`` samples, so that the two cluster models are
   dominated by them and one client's move does not drag the next one along (no cascade).
 * ``offsets``, ``shift_angle`` and ``balanced`` (exact (group, label) cell counts) are off by default: knobs for
-  the search of a recipe on which Fair-FL+HC also gives the five partitions (``scripts/fig7_probe.py``).
+  the search of a recipe on which Fair-FL+HC also gives the five partitions (``scripts/fig7_probe.py``). Only
+  the part of the shift along the rule (``shift`` · cos ``shift_angle``) moves x1-aligned cluster models, so a
+  perpendicular part barely changes Fair-FCA but grades Fair-FL+HC's Ψ (docs/fig7-fair-flhc.md).
 * ``dimensions = 3`` (off by default) adds a third feature: a client's rule then sits at polar angle ``angles``
   (``angle_13``) from x1 and is turned by ``azimuths`` about x1, and 2 and 5's shift by ``shift_azimuth``. The
   2-D federation is its azimuth-0 slice. With ``angle_13`` = 180° Fair-FCA's two cluster models lie along
