@@ -25,7 +25,7 @@ import numpy as np
 from clients.routines import ROUTINES
 from clients.sgd import batches
 from fairfl_flower.data import ClientData
-from fairfl_flower.model import PARAM_NAMES, Params, copy_params, loss_and_grads
+from fairfl_flower.model import Params, copy_params, loss_and_grads, param_names
 
 # Length of the finite-difference perturbation δv in parameter space. Small, so that (almost) no ReLU
 # of the batch changes side between θ − δv and θ + δv (a crossing would add a spurious jump); the
@@ -39,27 +39,29 @@ def _grad(params: Params, x: np.ndarray, y: np.ndarray) -> Params:
 
 def hvp_finite_difference(params: Params, x: np.ndarray, y: np.ndarray, v: Params, step: float = FD_STEP) -> Params:
     """∇²F(θ; x, y) v by a central difference of gradients, computed in float64."""
-    theta = {k: params[k].astype(np.float64) for k in PARAM_NAMES}
-    vec = {k: v[k].astype(np.float64) for k in PARAM_NAMES}
-    norm = float(np.sqrt(sum(np.sum(vec[k] ** 2) for k in PARAM_NAMES)))
+    names = param_names(params)
+    theta = {k: params[k].astype(np.float64) for k in names}
+    vec = {k: v[k].astype(np.float64) for k in names}
+    norm = float(np.sqrt(sum(np.sum(vec[k] ** 2) for k in names)))
     if norm == 0.0:
-        return {k: np.zeros_like(vec[k]) for k in PARAM_NAMES}
+        return {k: np.zeros_like(vec[k]) for k in names}
     delta = step / norm
-    plus = _grad({k: theta[k] + delta * vec[k] for k in PARAM_NAMES}, x, y)
-    minus = _grad({k: theta[k] - delta * vec[k] for k in PARAM_NAMES}, x, y)
-    return {k: (plus[k] - minus[k]) / (2.0 * delta) for k in PARAM_NAMES}
+    plus = _grad({k: theta[k] + delta * vec[k] for k in names}, x, y)
+    minus = _grad({k: theta[k] - delta * vec[k] for k in names}, x, y)
+    return {k: (plus[k] - minus[k]) / (2.0 * delta) for k in names}
 
 
 def maml_step(params: Params, batch: tuple, batch2: tuple, batch3: tuple | None, alpha: float, beta: float) -> tuple[Params, float]:
     """One Per-FedAvg meta-step in place on ``params``; ``batch3`` given = Hessian-free. Returns
     (params, F(θ̃; B′))."""
+    names = param_names(params)
     _, g = loss_and_grads(params, *batch)
-    adapted = {k: params[k] - alpha * g[k] for k in PARAM_NAMES}
+    adapted = {k: params[k] - alpha * g[k] for k in names}
     meta_loss, g2 = loss_and_grads(adapted, *batch2)
     if batch3 is not None:
         hv = hvp_finite_difference(params, *batch3, v=g2)
-        g2 = {k: (g2[k] - alpha * hv[k]).astype(params[k].dtype) for k in PARAM_NAMES}
-    for k in PARAM_NAMES:
+        g2 = {k: (g2[k] - alpha * hv[k]).astype(params[k].dtype) for k in names}
+    for k in names:
         params[k] -= beta * g2[k]
     return params, meta_loss
 

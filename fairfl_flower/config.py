@@ -93,6 +93,7 @@ class RunConfig:
     handshake_timeout: float = key(_range(0, lo_open=True))
     round_timeout: float = key(_range(0, lo_open=True))
     # --- model and local training ---
+    model: str = key(_one_of("mlp", "logreg"))  # fairfl_flower.model.MODELS (not imported: torch)
     hidden: int = key(_range(1))
     lr: float = key(_range(0, lo_open=True))
     local_epochs: int = key(_range(1))

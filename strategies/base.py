@@ -76,9 +76,9 @@ class FederatedStrategy(Strategy):
 
     # ------------------------------------------------------------------ building blocks
     def init_params(self, offset: int = 0) -> Params:
-        """PyTorch-default initial MLP; ``offset`` gives independent models (e.g. one per cluster)."""
+        """PyTorch-default initial model (``model``); ``offset`` gives independent ones (e.g. one per cluster)."""
         seed = int(np.random.SeedSequence([self.cfg.seed, zlib.crc32(b"init"), offset]).generate_state(1)[0])
-        return init_params(self.federation.num_features, self.cfg.hidden, seed)
+        return init_params(self.federation.num_features, self.cfg.hidden, seed, self.cfg.model)
 
     def initial_arrays(self) -> ArrayRecord:
         return to_record(self.init_params())

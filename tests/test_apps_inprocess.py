@@ -96,3 +96,19 @@ def test_fedavg_learns_on_the_synthetic_federation():
     first = np.mean([r["accuracy"] for r in s.rows if r["round"] == 1])
     last = np.mean([r["accuracy"] for r in s.rows if r["round"] == 5])
     assert last > first and last > 0.75
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "fair-fca", "fair-flhc", "maml-fl"])
+def test_logistic_regression_runs_every_kind_of_strategy(strategy):
+    """``model = "logreg"``: the server initialises a logistic regression and every message carries its two
+    arrays; FedAvg learns with it, and FL+HC's model distances are taken on its d + 1 parameters."""
+    cfg = RunConfig.defaults(strategy=strategy, model="logreg", **{**SMALL, "num-server-rounds": 4,
+                                                                    "warmup-rounds": 2, "lambda": 0.5})
+    s, grid = run_inprocess(cfg)
+    sent = [m.content.array_records for m in grid.sent if m.content.array_records]
+    assert sent and all(set(rec) == {"fc.weight", "fc.bias"} for recs in sent for rec in recs.values())
+    assert len(s.rows) == 4 * len({r["round"] for r in s.rows}) and all(0 <= r["accuracy"] <= 1 for r in s.rows)
+    if strategy == "fedavg":
+        assert np.mean([r["accuracy"] for r in s.rows if r["round"] == 4]) > 0.75
+    if strategy == "fair-flhc":
+        assert s.delta.shape == (4, 4) and s.clustered_at == 3

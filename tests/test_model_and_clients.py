@@ -1,16 +1,31 @@
-"""The MLP's NumPy forward/backward against torch autograd, and the client routines."""
+"""The models' NumPy forward/backward against torch autograd, and the client routines."""
 
 import numpy as np
 import pytest
 import torch
 
 from clients.evaluate import evaluate
+from clients.maml import maml_step
 from clients.sgd import batches, local_sgd
-from fairfl_flower.model import MLP, PARAM_NAMES, from_record, init_params, logits, loss_and_grads, to_record
+from fairfl_flower.config import RunConfig
+from fairfl_flower.model import (
+    LOGREG_NAMES,
+    MLP,
+    MODELS,
+    PARAM_NAMES,
+    LogReg,
+    build,
+    flatten,
+    from_record,
+    init_params,
+    logits,
+    loss_and_grads,
+    to_record,
+)
 
 
 def torch_reference(params, x, y):
-    model = MLP(x.shape[1], params["fc1.weight"].shape[0])
+    model = LogReg(x.shape[1]) if "fc.weight" in params else MLP(x.shape[1], params["fc1.weight"].shape[0])
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in params.items()})
     out = model(torch.from_numpy(x))
     loss = torch.nn.functional.binary_cross_entropy_with_logits(out, torch.from_numpy(y))
@@ -30,6 +45,36 @@ def test_numpy_gradients_match_torch_autograd():
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     for k in PARAM_NAMES:
         np.testing.assert_allclose(grads[k], ref_grads[k], rtol=1e-4, atol=1e-6)
+
+
+def test_logistic_regression_matches_torch_and_roundtrips():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((41, 6)).astype(np.float32)
+    y = (rng.random(41) < 0.5).astype(np.float32)
+    params = init_params(6, 32, seed=2, kind="logreg")  # hidden is ignored
+    assert list(params) == list(LOGREG_NAMES) and params["fc.weight"].shape == (1, 6)
+    ref_out, ref_loss, ref_grads = torch_reference(params, x, y)
+    loss, grads = loss_and_grads(params, x, y)
+    np.testing.assert_allclose(logits(params, x), ref_out, rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    for k in LOGREG_NAMES:
+        np.testing.assert_allclose(grads[k], ref_grads[k], rtol=1e-4, atol=1e-6)
+    back = from_record(to_record(params))
+    assert list(back) == list(LOGREG_NAMES) and np.array_equal(flatten(back), flatten(params))
+    assert flatten(params).shape == (7,)
+    trained, _ = local_sgd(params, x, y, lr=0.5, epochs=3, batch_size=8, rng=np.random.default_rng(0))
+    assert loss_and_grads(trained, x, y)[0] < loss  # SGD and MAML both train it
+    meta, _ = maml_step({k: v.copy() for k, v in params.items()}, (x, y), (x, y), (x, y), alpha=0.1, beta=0.1)
+    assert list(meta) == list(LOGREG_NAMES) and not np.array_equal(meta["fc.weight"], params["fc.weight"])
+
+
+def test_model_names_are_the_run_config_choices():
+    for kind in MODELS:
+        assert RunConfig.defaults(model=kind).model == kind
+    with pytest.raises(ValueError, match="mlp.*logreg"):
+        RunConfig.defaults(model="cnn")
+    with pytest.raises(ValueError, match="valid: mlp, logreg"):
+        build("cnn", 3, 4)
 
 
 def test_init_is_seeded_and_roundtrips_through_arrayrecord():
