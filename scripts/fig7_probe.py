@@ -7,13 +7,15 @@ the paper's five partitions. Fair-FL+HC's warm-up, personalization and cross-eva
 (``test_fig7.py`` checks this). Fair-FCA needs one full run per λ (≈ 2 s each).
 
     python scripts/fig7_probe.py [--recipe JSON|FILE] [--seeds 0,1,2] [--fca 0,0.8,1] [--set key=value ...]
-                                 [--matrices]
+                                 [--fca-set key=value ...] [--matrices]
 
 ``--recipe`` takes ``Fig7Recipe`` fields (``fairfl_flower/data/fig7.py``), e.g.
 ``'{"shift_angle": 45, "balanced": true, "offsets": {"7": [0.5, -0.6]}}'`` or, in 3-D,
 ``'{"dimensions": 3, "azimuths": {"6": 0, "7": 120, "8": 240}}'``; ``--set`` takes run-config keys
-(``batch-size=64``, ``normalize-distance=false``, ``warmup-rounds=3``). Prints, per seed, the λ at which the
-partition changes, with ``*`` on the paper's five; ``--matrices`` adds Δ and Ψ (client order 1..8).
+(``batch-size=64``, ``normalize-distance=false``, ``warmup-rounds=3``, ``model=logreg``) for both algorithms,
+unless ``--fca-set`` gives Fair-FCA its own (FL+HC-only knobs in ``--set``, ``model=logreg`` in both). Prints, per
+seed, the λ at which the partition changes, with ``*`` on the paper's five; ``--matrices`` adds Δ and Ψ (client
+order 1..8).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--fca", default="", help="comma-separated λ for Fair-FCA runs")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="run-config overrides")
+    ap.add_argument("--fca-set", nargs="*", default=None, metavar="KEY=VALUE",
+                    help="run-config overrides for the Fair-FCA runs only (default: those of --set)")
     ap.add_argument("--step", type=float, default=0.01, help="λ grid step for Fair-FL+HC")
     ap.add_argument("--matrices", action="store_true")
     a = ap.parse_args(argv)
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         use_recipe(Fig7Recipe.from_mapping(json.loads(text)))
         overrides = {k: _value(v) for k, v in (kv.split("=", 1) for kv in a.set)}
         RunConfig.defaults(dataset="synthetic-fig7", **overrides)
+        fca_overrides = overrides if a.fca_set is None else {k: _value(v) for k, v in (kv.split("=", 1) for kv in a.fca_set)}
+        RunConfig.defaults(dataset="synthetic-fig7", **fca_overrides)
     except (ValueError, TypeError, OSError, ConfigError) as exc:
         ap.error(str(exc))
     lams = np.round(np.arange(0.0, 1.0 + 1e-9, a.step), 6)
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         if a.matrices:
             print("Δ\n", delta, "\nΨ\n", psi, sep="")
         if a.fca:
-            res = [f"λ={float(x):g}: {_text(fca_partition(float(x), seed, **overrides))}" for x in a.fca.split(",")]
+            res = [f"λ={float(x):g}: {_text(fca_partition(float(x), seed, **fca_overrides))}" for x in a.fca.split(",")]
             print(f"seed {seed}  fair-fca:  " + "   ".join(res), flush=True)
 
 

@@ -121,6 +121,26 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
     assert scan[1.0] == LAMBDA1
 
 
+def test_probe_gives_fair_fca_its_own_overrides_with_fca_set(monkeypatch, capsys):
+    """--set reaches both algorithms unless --fca-set gives Fair-FCA its own; bad values are refused."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "fig7_probe.py"
+    spec = importlib.util.spec_from_file_location("fig7_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    seen = []
+    monkeypatch.setattr(probe, "fca_partition", lambda lam, seed, **kw: seen.append(kw) or LAMBDA1)
+    probe.main(["--set", "model=logreg", "warmup-rounds=2", "--fca", "1"])
+    probe.main(["--set", "model=logreg", "warmup-rounds=2", "--fca-set", "model=logreg", "--fca", "1"])
+    assert seen == [{"model": "logreg", "warmup-rounds": 2}, {"model": "logreg"}]
+    assert "fair-flhc" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        probe.main(["--fca-set", "model=cnn"])
+    assert "must be one of: mlp, logreg" in capsys.readouterr().err
+
+
 def test_recipe_third_dimension_turns_rules_about_x1_and_checks_its_fields():
     """dimensions = 3: a client's rule at polar angle `angles` from x1 and azimuth `azimuths` about x1;
     the 2-D recipe is the azimuth-0 slice of it, and inconsistent fields are refused with the reason."""
