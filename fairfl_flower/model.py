@@ -9,7 +9,8 @@ against ~275 µs with autograd + ``torch.optim`` (``benchmarks/sgd_step.py``), a
 decides the speed of every experiment.
 
 Parameters travel as a dict ``name -> float32 ndarray`` with PyTorch's state-dict names, in
-``PARAM_NAMES`` order (``LOGREG_NAMES`` for the logistic regression; ``param_names`` tells them apart); :func:`to_record` / :func:`from_record` convert to and from Flower ArrayRecords.
+``PARAM_NAMES`` order (``LOGREG_NAMES`` for the logistic regression; ``param_names`` tells them apart);
+:func:`to_record` / :func:`from_record` convert to and from Flower ArrayRecords.
 """
 
 from __future__ import annotations
