@@ -84,6 +84,13 @@ def _value(text: str):
         return text
 
 
+def _overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings as run-config overrides, checked against ``RunConfig`` (ConfigError if bad)."""
+    out = {k: _value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+    RunConfig.defaults(dataset="synthetic-fig7", **out)
+    return out
+
+
 def _text(p: tuple) -> str:
     return partition_text(p) + (" *" if p in PAPER else "")
 
@@ -103,10 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         text = Path(a.recipe).read_text() if a.recipe.endswith(".json") else a.recipe
         use_recipe(Fig7Recipe.from_mapping(json.loads(text)))
-        overrides = {k: _value(v) for k, v in (kv.split("=", 1) for kv in a.set)}
-        RunConfig.defaults(dataset="synthetic-fig7", **overrides)
-        fca_overrides = overrides if a.fca_set is None else {k: _value(v) for k, v in (kv.split("=", 1) for kv in a.fca_set)}
-        RunConfig.defaults(dataset="synthetic-fig7", **fca_overrides)
+        overrides = _overrides(a.set)
+        fca_overrides = overrides if a.fca_set is None else _overrides(a.fca_set)
     except (ValueError, TypeError, OSError, ConfigError) as exc:
         ap.error(str(exc))
     lams = np.round(np.arange(0.0, 1.0 + 1e-9, a.step), 6)

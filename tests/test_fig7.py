@@ -104,8 +104,8 @@ def test_recipe_knobs_balanced_cells_offsets_and_shift_angle():
     assert METRICS.get("sp")(GroupCounts.from_predictions(y, y, g)) < 1e-3  # no sampling imbalance left
 
 
-def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
-    """scripts/fig7_probe.py clusters one run's Δ, Ψ at every λ: the same partition a fair-flhc run forms."""
+def load_probe():
+    """scripts/fig7_probe.py as a module (scripts/ is not a package)."""
     import importlib.util
     from pathlib import Path
 
@@ -113,6 +113,12 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
     spec = importlib.util.spec_from_file_location("fig7_probe", path)
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
+    return probe
+
+
+def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
+    """scripts/fig7_probe.py clusters one run's Δ, Ψ at every λ: the same partition a fair-flhc run forms."""
+    probe = load_probe()
     delta, psi, cfg = probe.flhc_matrices(0)
     scan = probe.flhc_partitions(delta, psi, cfg, [0.0, 0.85, 1.0])
     for lam, expected in scan.items():
@@ -123,13 +129,7 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
 
 def test_probe_gives_fair_fca_its_own_overrides_with_fca_set(monkeypatch, capsys):
     """--set reaches both algorithms unless --fca-set gives Fair-FCA its own; bad values are refused."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "fig7_probe.py"
-    spec = importlib.util.spec_from_file_location("fig7_probe", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_probe()
     seen = []
     monkeypatch.setattr(probe, "fca_partition", lambda lam, seed, **kw: seen.append(kw) or LAMBDA1)
     probe.main(["--set", "model=logreg", "warmup-rounds=2", "--fca", "1"])
