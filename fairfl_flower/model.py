@@ -54,9 +54,14 @@ def build(kind: str, input_dim: int, hidden: int) -> nn.Module:
     raise ValueError(f"unknown model {kind!r}; valid: {', '.join(MODELS)}")
 
 
+def is_logreg(params) -> bool:
+    """Whether ``params`` (a dict or an ArrayRecord) are a logistic regression's (else the MLP's)."""
+    return LOGREG_NAMES[0] in params
+
+
 def param_names(params) -> tuple[str, ...]:
     """The parameter names of the model ``params`` (a dict or an ArrayRecord) belongs to, in order."""
-    return LOGREG_NAMES if "fc.weight" in params else PARAM_NAMES
+    return LOGREG_NAMES if is_logreg(params) else PARAM_NAMES
 
 
 def init_params(input_dim: int, hidden: int, seed: int, kind: str = "mlp") -> Params:
@@ -94,7 +99,7 @@ def copy_params(params: Params) -> Params:
 # NumPy forward / backward (float32). Verified against torch autograd in tests.
 # ---------------------------------------------------------------------------------------------
 def logits(params: Params, x: np.ndarray) -> np.ndarray:
-    if "fc.weight" in params:  # logistic regression
+    if is_logreg(params):
         return x @ params["fc.weight"][0] + params["fc.bias"][0]
     hidden = x @ params["fc1.weight"].T
     hidden += params["fc1.bias"]
@@ -109,7 +114,7 @@ def bce_with_logits(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def loss_and_grads(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
     """Mean BCE loss on (x, y) and its gradient with respect to every parameter."""
-    if "fc.weight" in params:  # logistic regression
+    if is_logreg(params):
         z = logits(params, x)
         dz = (1.0 / (1.0 + np.exp(-z)) - y) / len(y)
         grads = {"fc.weight": (dz @ x)[None, :], "fc.bias": np.array([dz.sum()], dtype=dz.dtype)}

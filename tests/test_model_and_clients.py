@@ -18,6 +18,7 @@ from fairfl_flower.model import (
     flatten,
     from_record,
     init_params,
+    is_logreg,
     logits,
     loss_and_grads,
     to_record,
@@ -25,7 +26,7 @@ from fairfl_flower.model import (
 
 
 def torch_reference(params, x, y):
-    model = LogReg(x.shape[1]) if "fc.weight" in params else MLP(x.shape[1], params["fc1.weight"].shape[0])
+    model = LogReg(x.shape[1]) if is_logreg(params) else MLP(x.shape[1], params["fc1.weight"].shape[0])
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in params.items()})
     out = model(torch.from_numpy(x))
     loss = torch.nn.functional.binary_cross_entropy_with_logits(out, torch.from_numpy(y))
