@@ -161,3 +161,21 @@ def test_recipe_third_dimension_turns_rules_about_x1_and_checks_its_fields():
                         ({"angles": {"9": 10}}, "clients are")]:
         with pytest.raises(ValueError, match=reason):
             Fig7Recipe.from_mapping(bad)
+
+
+def test_recipe_feature_scale_multiplies_every_feature_and_the_group_column():
+    """feature_scale = κ draws κ·x (class means and σ times κ) and κ·gf·g: the same data on another scale, so
+    that raw model distances shrink by κ when the learning rate shrinks by κ² (docs/fig7-fair-flhc.md)."""
+    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe
+
+    cfg = RunConfig.defaults(dataset="synthetic-fig7", n_train=64, n_test=16)
+    plain, scaled = Fig7(), Fig7(Fig7Recipe(feature_scale=5.0, group_feature=0.5))
+    for name in ("1", "2", "7"):
+        np.testing.assert_allclose(scaled.spec(name).means, 5.0 * plain.spec(name).means)
+        assert scaled.spec(name).sigma == 5.0 * plain.spec(name).sigma
+    a, b = plain.load_client(cfg, 1, 3), scaled.load_client(cfg, 1, 3)  # client "2": same draws, other scale
+    np.testing.assert_allclose(b.x_train[:, :2], 5.0 * a.x_train[:, :2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(b.x_train[:, 2], 2.5 * b.g_train)
+    np.testing.assert_array_equal(b.y_train, a.y_train)
+    with pytest.raises(ValueError, match="feature_scale must be > 0"):
+        Fig7Recipe.from_mapping({"feature_scale": 0})

@@ -24,6 +24,10 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   2-D federation is its azimuth-0 slice. With ``angle_13`` = 180° Fair-FCA's two cluster models lie along
   x1, so turning 6, 7, 8 about it keeps the order in which Fair-FCA moves them while spreading their models
   apart for FL+HC (measured in docs/fig7-fair-flhc.md).
+* ``feature_scale`` = κ (1 by default) draws κ·x and κ·``group_feature``·g: the same federation on another
+  scale. With every learning rate divided by κ², SGD follows the same path with parameters divided by κ (up to
+  the initial model), so Fair-FL+HC's raw model distances (``normalize-distance = false``) shrink by κ while Ψ
+  stays: the knob that puts raw Δ on the scale of the 0.35 threshold without changing what the models predict.
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
@@ -73,6 +77,7 @@ class Fig7Recipe:
     dimensions: int = 2  # 2, or 3: rules may then leave the x1-x2 plane (azimuths); offsets are 3-vectors
     azimuths: dict = field(default_factory=dict)  # per client, degrees: the rule turned about x1 (3-D only)
     shift_azimuth: float = 0.0  # degrees: the shift direction of 2, 5 turned about x1 (3-D only)
+    feature_scale: float = 1.0  # every feature, the group column included, times this (see the module doc)
 
     @classmethod
     def from_mapping(cls, values: dict) -> Fig7Recipe:
@@ -84,6 +89,8 @@ class Fig7Recipe:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        if not self.feature_scale > 0:
+            raise ValueError(f"Fig7Recipe.feature_scale must be > 0, got {self.feature_scale!r}")
         if self.dimensions not in (2, 3):
             raise ValueError(f"Fig7Recipe.dimensions must be 2 or 3, got {self.dimensions!r}")
         if self.dimensions == 2 and (self.azimuths or self.shift_azimuth):
@@ -123,7 +130,7 @@ class Fig7:
             means += np.asarray(r.offsets[name], dtype=float)
         if name in ("2", "5"):
             means[1, :] -= r.shift * _direction(angle + r.shift_angle, r.shift_azimuth, r.dimensions)
-        return GaussianClient(means=means, sigma=r.sigma, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
+        return GaussianClient(means=means * r.feature_scale, sigma=r.sigma * r.feature_scale, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
         name = NAMES[index]
@@ -134,7 +141,8 @@ class Fig7:
         parts = []
         for n in (int(round(cfg.n_train * scale)), int(round(cfg.n_test * scale))):
             x, y, g = draw(spec, n, rng)
-            x = np.hstack([x, self.recipe.group_feature * g[:, None].astype(np.float32)])
+            group = self.recipe.group_feature * self.recipe.feature_scale * g[:, None].astype(np.float32)
+            x = np.hstack([x, group])
             parts += [x, y, g]
         return ClientData.from_arrays(name, *parts)
 
