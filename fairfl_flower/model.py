@@ -112,11 +112,16 @@ def bce_with_logits(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
 
 
+def _dloss_dlogit(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dL/dz of the mean BCE: (sigmoid(z) - y) / batch size."""
+    return (1.0 / (1.0 + np.exp(-z)) - y) / len(y)
+
+
 def loss_and_grads(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
     """Mean BCE loss on (x, y) and its gradient with respect to every parameter."""
     if is_logreg(params):
         z = logits(params, x)
-        dz = (1.0 / (1.0 + np.exp(-z)) - y) / len(y)
+        dz = _dloss_dlogit(z, y)
         grads = {"fc.weight": (dz @ x)[None, :], "fc.bias": np.array([dz.sum()], dtype=dz.dtype)}
         return float(bce_with_logits(z, y).mean()), grads
     w1, b1, w2 = params["fc1.weight"], params["fc1.bias"], params["fc2.weight"][0]
@@ -124,8 +129,7 @@ def loss_and_grads(params: Params, x: np.ndarray, y: np.ndarray) -> tuple[float,
     pre += b1
     act = np.maximum(pre, 0.0)
     z = act @ w2 + params["fc2.bias"][0]
-    # dL/dz = sigmoid(z) - y, averaged over the batch
-    dz = (1.0 / (1.0 + np.exp(-z)) - y) / len(y)
+    dz = _dloss_dlogit(z, y)
     dpre = np.outer(dz, w2)
     dpre *= pre > 0
     grads = {

@@ -15,6 +15,7 @@ from fairfl_flower.model import (
     PARAM_NAMES,
     LogReg,
     build,
+    copy_params,
     flatten,
     from_record,
     init_params,
@@ -65,7 +66,7 @@ def test_logistic_regression_matches_torch_and_roundtrips():
     assert flatten(params).shape == (7,)
     trained, _ = local_sgd(params, x, y, lr=0.5, epochs=3, batch_size=8, rng=np.random.default_rng(0))
     assert loss_and_grads(trained, x, y)[0] < loss  # SGD and MAML both train it
-    meta, _ = maml_step({k: v.copy() for k, v in params.items()}, (x, y), (x, y), (x, y), alpha=0.1, beta=0.1)
+    meta, _ = maml_step(copy_params(params), (x, y), (x, y), (x, y), alpha=0.1, beta=0.1)
     assert list(meta) == list(LOGREG_NAMES) and not np.array_equal(meta["fc.weight"], params["fc.weight"])
 
 

@@ -130,7 +130,8 @@ class Fig7:
             means += np.asarray(r.offsets[name], dtype=float)
         if name in ("2", "5"):
             means[1, :] -= r.shift * _direction(angle + r.shift_angle, r.shift_azimuth, r.dimensions)
-        return GaussianClient(means=means * r.feature_scale, sigma=r.sigma * r.feature_scale, group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
+        return GaussianClient(means=means * r.feature_scale, sigma=r.sigma * r.feature_scale,
+                              group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
         name = NAMES[index]
