@@ -127,6 +127,33 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
     assert scan[1.0] == LAMBDA1
 
 
+def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
+    """docs/fig7-best-joint.json, as docs/fig7-fair-flhc.md (seventh session) reports it: Fair-FL+HC gives the
+    paper's last four partitions in λ order on seed 0 (client 8 is with {1,3} already at λ = 0), and Fair-FCA all
+    five on seed 1."""
+    import json
+    from pathlib import Path
+
+    from fairfl_flower.data.fig7 import Fig7Recipe
+
+    probe = load_probe()
+    dataset = DATASETS.get("synthetic-fig7")
+    default = dataset.recipe
+    text = (Path(__file__).resolve().parent.parent / "docs" / "fig7-best-joint.json").read_text()
+    flhc = {"model": "logreg", "batch-size": 64, "warmup-rounds": 5, "personalize-epochs": 5,
+            "cluster-lr": 0.003044, "normalize-distance": False}
+    try:
+        probe.use_recipe(Fig7Recipe.from_mapping(json.loads(text)))
+        delta, psi, cfg = probe.flhc_matrices(0, **flhc)
+        scan = probe.flhc_partitions(delta, psi, cfg, [0.0, 0.3, 0.6, 0.9])
+        fca = {lam: probe.fca_partition(lam, 1, model="logreg", **{"cluster-lr": 0.0039})
+               for lam in (0.0, 0.2, 0.6, 0.7, 0.8)}
+    finally:
+        probe.use_recipe(default)
+    assert list(scan.values()) == probe.PAPER[1:]
+    assert list(fca.values()) == probe.PAPER
+
+
 def test_probe_gives_fair_fca_its_own_overrides_with_fca_set(monkeypatch, capsys):
     """--set reaches both algorithms unless --fca-set gives Fair-FCA its own; bad values are refused."""
     probe = load_probe()
