@@ -47,6 +47,11 @@ def use_recipe(recipe: Fig7Recipe) -> None:
     clear_cache()
 
 
+def load_recipe(arg: str) -> Fig7Recipe:
+    """A recipe from ``--recipe``: Fig7Recipe fields as JSON text, or the path of a ``.json`` file holding them."""
+    return Fig7Recipe.from_mapping(json.loads(Path(arg).read_text() if arg.endswith(".json") else arg))
+
+
 def _quiet_run(cfg: RunConfig):
     with contextlib.redirect_stdout(io.StringIO()):
         return run_inprocess(cfg)[0]
@@ -108,8 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     set_task_identity()
     try:
-        text = Path(a.recipe).read_text() if a.recipe.endswith(".json") else a.recipe
-        use_recipe(Fig7Recipe.from_mapping(json.loads(text)))
+        use_recipe(load_recipe(a.recipe))
         overrides = _overrides(a.set)
         fca_overrides = overrides if a.fca_set is None else _overrides(a.fca_set)
     except (ValueError, TypeError, OSError, ConfigError) as exc:

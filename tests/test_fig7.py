@@ -131,19 +131,15 @@ def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
     """docs/fig7-best-joint.json, as docs/fig7-fair-flhc.md (seventh session) reports it: Fair-FL+HC gives the
     paper's last four partitions in λ order on seed 0 (client 8 is with {1,3} already at λ = 0), and Fair-FCA all
     five on seed 1."""
-    import json
     from pathlib import Path
 
-    from fairfl_flower.data.fig7 import Fig7Recipe
-
     probe = load_probe()
-    dataset = DATASETS.get("synthetic-fig7")
-    default = dataset.recipe
-    text = (Path(__file__).resolve().parent.parent / "docs" / "fig7-best-joint.json").read_text()
+    default = DATASETS.get("synthetic-fig7").recipe
+    recipe = probe.load_recipe(str(Path(__file__).resolve().parent.parent / "docs" / "fig7-best-joint.json"))
     flhc = {"model": "logreg", "batch-size": 64, "warmup-rounds": 5, "personalize-epochs": 5,
             "cluster-lr": 0.003044, "normalize-distance": False}
     try:
-        probe.use_recipe(Fig7Recipe.from_mapping(json.loads(text)))
+        probe.use_recipe(recipe)
         delta, psi, cfg = probe.flhc_matrices(0, **flhc)
         scan = probe.flhc_partitions(delta, psi, cfg, [0.0, 0.3, 0.6, 0.9])
         fca = {lam: probe.fca_partition(lam, 1, model="logreg", **{"cluster-lr": 0.0039})
