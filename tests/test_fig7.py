@@ -127,27 +127,50 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
     assert scan[1.0] == LAMBDA1
 
 
-def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
-    """docs/fig7-best-joint.json, as docs/fig7-fair-flhc.md (seventh session) reports it: Fair-FL+HC gives the
-    paper's last four partitions in λ order on seed 0 (client 8 is with {1,3} already at λ = 0), and Fair-FCA all
-    five on seed 1."""
+def _probe_docs_recipe(file: str, flhc: dict, flhc_lams, fca: dict, fca_seed: int, fca_lams) -> tuple[list, list]:
+    """Fair-FL+HC's partitions on seed 0 at ``flhc_lams`` and Fair-FCA's on ``fca_seed`` at ``fca_lams``, on the
+    recipe ``docs/<file>`` (the default recipe is put back afterwards)."""
     from pathlib import Path
 
     probe = load_probe()
     default = DATASETS.get("synthetic-fig7").recipe
-    recipe = probe.load_recipe(str(Path(__file__).resolve().parent.parent / "docs" / "fig7-best-joint.json"))
-    flhc = {"model": "logreg", "batch-size": 64, "warmup-rounds": 5, "personalize-epochs": 5,
-            "cluster-lr": 0.003044, "normalize-distance": False}
+    recipe = probe.load_recipe(str(Path(__file__).resolve().parent.parent / "docs" / file))
     try:
         probe.use_recipe(recipe)
         delta, psi, cfg = probe.flhc_matrices(0, **flhc)
-        scan = probe.flhc_partitions(delta, psi, cfg, [0.0, 0.3, 0.6, 0.9])
-        fca = {lam: probe.fca_partition(lam, 1, model="logreg", **{"cluster-lr": 0.0039})
-               for lam in (0.0, 0.2, 0.6, 0.7, 0.8)}
+        scan = probe.flhc_partitions(delta, psi, cfg, flhc_lams)
+        fca_parts = [probe.fca_partition(lam, fca_seed, **fca) for lam in fca_lams]
     finally:
         probe.use_recipe(default)
-    assert list(scan.values()) == probe.PAPER[1:]
-    assert list(fca.values()) == probe.PAPER
+    return list(scan.values()), fca_parts
+
+
+def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
+    """docs/fig7-best-joint.json, as docs/fig7-fair-flhc.md (seventh session) reports it: Fair-FL+HC gives the
+    paper's last four partitions in λ order on seed 0 (client 8 is with {1,3} already at λ = 0), and Fair-FCA all
+    five on seed 1."""
+    flhc = {"model": "logreg", "batch-size": 64, "warmup-rounds": 5, "personalize-epochs": 5,
+            "cluster-lr": 0.003044, "normalize-distance": False}
+    scan, fca = _probe_docs_recipe("fig7-best-joint.json", flhc, [0.0, 0.3, 0.6, 0.9],
+                                   {"model": "logreg", "cluster-lr": 0.0039}, 1, [0.0, 0.2, 0.6, 0.7, 0.8])
+    paper = load_probe().PAPER
+    assert scan == paper[1:]
+    assert fca == paper
+
+
+def test_low_noise_recipe_gives_both_algorithms_the_documented_partitions():
+    """docs/fig7-low-noise.json (4000 samples per client), as docs/fig7-fair-flhc.md (eighth session) reports it
+    for seed 0: Fair-FL+HC gives the paper's partitions except {1,3,8} | {2,4,5,6,7}, in λ order, and no other;
+    Fair-FCA gives all but {1,3,6,7,8} | {2,4,5}."""
+    data = {"model": "logreg", "n-train": 4000, "n-test": 500}
+    flhc = {**data, "batch-size": 256, "warmup-rounds": 8, "personalize-epochs": 6,
+            "cluster-lr": 0.0015686731900190762, "normalize-distance": False}
+    lams = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 6)
+    scan, fca = _probe_docs_recipe("fig7-low-noise.json", flhc, lams,
+                                   {**data, "batch-size": 128, "cluster-lr": 0.0039}, 0, [0.0, 0.4, 0.78, 0.88])
+    paper = load_probe().PAPER
+    assert [p for i, p in enumerate(scan) if i == 0 or p != scan[i - 1]] == [paper[0], *paper[2:]]
+    assert fca == [paper[0], paper[1], paper[2], paper[4]]
 
 
 def test_probe_gives_fair_fca_its_own_overrides_with_fca_set(monkeypatch, capsys):
