@@ -3,6 +3,9 @@ Fair-FL+HC give on it — in process for every documented λ, and once as one sw
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +20,7 @@ from tests.flwr_sim import Simulation
 from tests.inprocess import run_inprocess
 
 LAMBDA1 = canonical_partition(FIG7_LAMBDAS[1.0])
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_documented_partitions_are_the_papers():
@@ -104,13 +108,12 @@ def test_recipe_knobs_balanced_cells_offsets_and_shift_angle():
     assert METRICS.get("sp")(GroupCounts.from_predictions(y, y, g)) < 1e-3  # no sampling imbalance left
 
 
+@functools.cache
 def load_probe():
-    """scripts/fig7_probe.py as a module (scripts/ is not a package)."""
+    """scripts/fig7_probe.py as a module (scripts/ is not a package), loaded once per session."""
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "fig7_probe.py"
-    spec = importlib.util.spec_from_file_location("fig7_probe", path)
+    spec = importlib.util.spec_from_file_location("fig7_probe", ROOT / "scripts" / "fig7_probe.py")
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     return probe
@@ -130,11 +133,9 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
 def _probe_docs_recipe(file: str, flhc: dict, flhc_lams, fca: dict, fca_seed: int, fca_lams) -> tuple[list, list]:
     """Fair-FL+HC's partitions on seed 0 at ``flhc_lams`` and Fair-FCA's on ``fca_seed`` at ``fca_lams``, on the
     recipe ``docs/<file>`` (the default recipe is put back afterwards)."""
-    from pathlib import Path
-
     probe = load_probe()
     default = DATASETS.get("synthetic-fig7").recipe
-    recipe = probe.load_recipe(str(Path(__file__).resolve().parent.parent / "docs" / file))
+    recipe = probe.load_recipe(str(ROOT / "docs" / file))
     try:
         probe.use_recipe(recipe)
         delta, psi, cfg = probe.flhc_matrices(0, **flhc)
