@@ -28,6 +28,8 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   scale. With every learning rate divided by κ², SGD follows the same path with parameters divided by κ (up to
   the initial model), so Fair-FL+HC's raw model distances (``normalize-distance = false``) shrink by κ while Ψ
   stays: the knob that puts raw Δ on the scale of the 0.35 threshold without changing what the models predict.
+* ``draw_seed`` (None by default: the run's seed) fixes the data draw, so that runs with different seeds share
+  one federation, as they would a real dataset, and differ only in training (initial models, batch order).
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
@@ -78,6 +80,7 @@ class Fig7Recipe:
     azimuths: dict = field(default_factory=dict)  # per client, degrees: the rule turned about x1 (3-D only)
     shift_azimuth: float = 0.0  # degrees: the shift direction of 2, 5 turned about x1 (3-D only)
     feature_scale: float = 1.0  # every feature, the group column included, times this (see the module doc)
+    draw_seed: int | None = None  # the seed of the data draw; None: the run's seed (see the module doc)
 
     @classmethod
     def from_mapping(cls, values: dict) -> Fig7Recipe:
@@ -89,6 +92,9 @@ class Fig7Recipe:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        if self.draw_seed is not None and (isinstance(self.draw_seed, bool) or not isinstance(self.draw_seed, int)
+                                           or self.draw_seed < 0):
+            raise ValueError(f"Fig7Recipe.draw_seed must be an integer >= 0 or None, got {self.draw_seed!r}")
         if not self.feature_scale > 0:
             raise ValueError(f"Fig7Recipe.feature_scale must be > 0, got {self.feature_scale!r}")
         if self.dimensions not in (2, 3):
@@ -136,7 +142,7 @@ class Fig7:
     def load_client(self, cfg, index: int, seed: int) -> ClientData:
         name = NAMES[index]
         spec = self.spec(name)
-        rng = client_rng(seed, name, "fig7")
+        rng = client_rng(seed if self.recipe.draw_seed is None else self.recipe.draw_seed, name, "fig7")
         scale = self.recipe.sizes.get(name, 1.0)
         draw = balanced_sample if self.recipe.balanced else sample
         parts = []
