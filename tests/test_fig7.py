@@ -21,6 +21,7 @@ from tests.inprocess import run_inprocess
 
 LAMBDA1 = canonical_partition(FIG7_LAMBDAS[1.0])
 ROOT = Path(__file__).resolve().parent.parent
+FINE_LAMS = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 6)  # Fair-FL+HC's λ grid in the research-recipe tests
 
 
 def test_the_documented_partitions_are_the_papers():
@@ -147,6 +148,11 @@ def _probe_docs_recipe(file: str, flhc: dict, flhc_lams, fca: dict, fca_seed: in
     return list(scan.values()), fca_parts
 
 
+def _changes(partitions: list) -> list:
+    """The partitions in λ order, each run of equal ones kept once."""
+    return [p for i, p in enumerate(partitions) if i == 0 or p != partitions[i - 1]]
+
+
 def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
     """docs/fig7-best-joint.json, as docs/fig7-fair-flhc.md (seventh session) reports it: Fair-FL+HC gives the
     paper's last four partitions in λ order on seed 0 (client 8 is with {1,3} already at λ = 0), and Fair-FCA all
@@ -167,11 +173,10 @@ def test_low_noise_recipe_gives_both_algorithms_the_documented_partitions():
     data = {"model": "logreg", "n-train": 4000, "n-test": 500}
     flhc = {**data, "batch-size": 256, "warmup-rounds": 8, "personalize-epochs": 6,
             "cluster-lr": 0.0015686731900190762, "normalize-distance": False}
-    lams = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 6)
-    scan, fca = _probe_docs_recipe("fig7-low-noise.json", flhc, lams,
+    scan, fca = _probe_docs_recipe("fig7-low-noise.json", flhc, FINE_LAMS,
                                    {**data, "batch-size": 128, "cluster-lr": 0.0039}, 0, [0.0, 0.4, 0.78, 0.88])
     paper = load_probe().PAPER
-    assert [p for i, p in enumerate(scan) if i == 0 or p != scan[i - 1]] == [paper[0], *paper[2:]]
+    assert _changes(scan) == [paper[0], *paper[2:]]
     assert fca == [paper[0], paper[1], paper[2], paper[4]]
 
 
@@ -181,11 +186,10 @@ def test_one_draw_recipe_gives_both_algorithms_the_five_partitions_on_picked_see
     them at λ = 0, 0.72, 0.73, 0.75, 0.77 on training seed 1. Both seeds are picked: the rates are in the doc."""
     flhc = {"model": "logreg", "batch-size": 64, "warmup-rounds": 5, "personalize-epochs": 4,
             "cluster-lr": 0.0047, "normalize-distance": False}
-    lams = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 6)
-    scan, fca = _probe_docs_recipe("fig7-one-draw.json", flhc, lams, {"model": "logreg", "cluster-lr": 0.0134}, 1,
+    scan, fca = _probe_docs_recipe("fig7-one-draw.json", flhc, FINE_LAMS, {"model": "logreg", "cluster-lr": 0.0134}, 1,
                                    [0.0, 0.72, 0.73, 0.75, 0.77], flhc_seed=11)
     paper = load_probe().PAPER
-    assert [p for i, p in enumerate(scan) if i == 0 or p != scan[i - 1]] == paper
+    assert _changes(scan) == paper
     assert fca == paper
 
 
