@@ -75,6 +75,15 @@ def flhc_partitions(delta: np.ndarray, psi: np.ndarray, cfg: RunConfig, lams) ->
     return out
 
 
+def partition_changes(parts: dict[float, tuple]) -> list[tuple[float, tuple]]:
+    """(λ, partition) wherever the partition differs from the one at the λ before: the sequence in λ order."""
+    out = []
+    for lam, p in parts.items():
+        if not out or out[-1][1] != p:
+            out.append((lam, p))
+    return out
+
+
 def fca_partition(lam: float, seed: int, **overrides) -> tuple:
     cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", seed=seed, lam=lam,
                              **{"eval-every": 1000, **overrides})
@@ -122,11 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     np.set_printoptions(precision=3, suppress=True, linewidth=150)
     for seed in (int(s) for s in a.seeds.split(",")):
         delta, psi, cfg = flhc_matrices(seed, **overrides)
-        parts, prev, changes = flhc_partitions(delta, psi, cfg, lams), None, []
-        for lam, p in parts.items():
-            if p != prev:
-                changes.append(f"λ≥{lam:g}: {_text(p)}")
-                prev = p
+        parts = flhc_partitions(delta, psi, cfg, lams)
+        changes = [f"λ≥{lam:g}: {_text(p)}" for lam, p in partition_changes(parts)]
         found = len({p for p in parts.values() if p in PAPER})
         print(f"seed {seed}  fair-flhc ({found}/5 of the paper's):  " + "   ".join(changes), flush=True)
         if a.matrices:

@@ -132,7 +132,7 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
 
 
 def _probe_docs_recipe(file: str, flhc: dict, flhc_lams, fca: dict, fca_seed: int, fca_lams,
-                       flhc_seed: int = 0) -> tuple[list, list]:
+                       flhc_seed: int = 0) -> tuple[dict, list]:
     """Fair-FL+HC's partitions on ``flhc_seed`` at ``flhc_lams`` and Fair-FCA's on ``fca_seed`` at ``fca_lams``, on
     the recipe ``docs/<file>`` (the default recipe is put back afterwards)."""
     probe = load_probe()
@@ -145,12 +145,7 @@ def _probe_docs_recipe(file: str, flhc: dict, flhc_lams, fca: dict, fca_seed: in
         fca_parts = [probe.fca_partition(lam, fca_seed, **fca) for lam in fca_lams]
     finally:
         probe.use_recipe(default)
-    return list(scan.values()), fca_parts
-
-
-def _changes(partitions: list) -> list:
-    """The partitions in λ order, each run of equal ones kept once."""
-    return [p for i, p in enumerate(partitions) if i == 0 or p != partitions[i - 1]]
+    return scan, fca_parts
 
 
 def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
@@ -162,7 +157,7 @@ def test_best_joint_recipe_gives_both_algorithms_the_documented_partitions():
     scan, fca = _probe_docs_recipe("fig7-best-joint.json", flhc, [0.0, 0.3, 0.6, 0.9],
                                    {"model": "logreg", "cluster-lr": 0.0039}, 1, [0.0, 0.2, 0.6, 0.7, 0.8])
     paper = load_probe().PAPER
-    assert scan == paper[1:]
+    assert list(scan.values()) == paper[1:]
     assert fca == paper
 
 
@@ -176,7 +171,7 @@ def test_low_noise_recipe_gives_both_algorithms_the_documented_partitions():
     scan, fca = _probe_docs_recipe("fig7-low-noise.json", flhc, FINE_LAMS,
                                    {**data, "batch-size": 128, "cluster-lr": 0.0039}, 0, [0.0, 0.4, 0.78, 0.88])
     paper = load_probe().PAPER
-    assert _changes(scan) == [paper[0], *paper[2:]]
+    assert [p for _, p in load_probe().partition_changes(scan)] == [paper[0], *paper[2:]]
     assert fca == [paper[0], paper[1], paper[2], paper[4]]
 
 
@@ -189,7 +184,7 @@ def test_one_draw_recipe_gives_both_algorithms_the_five_partitions_on_picked_see
     scan, fca = _probe_docs_recipe("fig7-one-draw.json", flhc, FINE_LAMS, {"model": "logreg", "cluster-lr": 0.0134}, 1,
                                    [0.0, 0.72, 0.73, 0.75, 0.77], flhc_seed=11)
     paper = load_probe().PAPER
-    assert _changes(scan) == paper
+    assert [p for _, p in load_probe().partition_changes(scan)] == paper
     assert fca == paper
 
 
