@@ -28,14 +28,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.distance import pdist, squareform
+from scipy.special import logit, ndtr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from experiments.plots import canonical_partition, members_partition, partition_text  # noqa: E402
 from experiments.report import FIG7_IN_ORDER  # noqa: E402
 from fairfl_flower.config import ConfigError, RunConfig  # noqa: E402
 from fairfl_flower.data import DATASETS, clear_cache  # noqa: E402
-from fairfl_flower.data.fig7 import NAMES, Fig7Recipe  # noqa: E402
-from strategies.flhc import distance_matrix, hierarchical_clusters  # noqa: E402
+from fairfl_flower.data.fig7 import NAMES, Fig7, Fig7Recipe  # noqa: E402
+from strategies.flhc import distance_matrix, fairness_distances, hierarchical_clusters  # noqa: E402
 from tests.inprocess import run_inprocess, set_task_identity  # noqa: E402
 
 PAPER = [canonical_partition([str(c) for c in part] for part in p) for p in FIG7_IN_ORDER]
@@ -84,6 +86,44 @@ def partition_changes(parts: dict[float, tuple]) -> list[tuple[float, tuple]]:
     return out
 
 
+def population_models(recipe: Fig7Recipe) -> np.ndarray:
+    """Each client's logistic-regression optimum on its own distribution (n → ∞), rows in client order 1..8, columns
+    (w, group weight, bias) as ``flatten`` orders a logreg model. Exact: within a group both classes are Gaussian with
+    one covariance σ²I, so the log-odds are w·x + b_g with w = (μ[g,1] − μ[g,0]) / σ² (the same in both groups for
+    every Fig. 7 client) and b_g = −(|μ[g,1]|² − |μ[g,0]|²) / (2σ²) + logit P(y=1|g); the group column gf·κ·g
+    carries b_1 − b_0. Fair-FL+HC's personalized models approach these when personalization runs to convergence
+    (full batch, enough epochs) on many samples; ``mirrored`` data remove the intercepts' own sampling noise."""
+    ds, rows = Fig7(recipe), []
+    for name in NAMES:
+        spec = ds.spec(name)
+        m, var = spec.means, spec.sigma ** 2
+        w = (m[0, 1] - m[0, 0]) / var
+        if not np.allclose(w, (m[1, 1] - m[1, 0]) / var):
+            raise ValueError(f"client {name}: the two groups have different rules; no closed-form optimum")
+        b = [-(m[g, 1] @ m[g, 1] - m[g, 0] @ m[g, 0]) / (2 * var) + logit(spec.label_rate[g]) for g in (0, 1)]
+        rows.append(np.concatenate([w, [(b[1] - b[0]) / (recipe.group_feature * recipe.feature_scale), b[0]]]))
+    return np.array(rows)
+
+
+def population_sp_gap(theta: np.ndarray, spec, group_column: float) -> float:
+    """The SP gap of the logreg ``theta`` (hard predictions) on the distribution ``spec`` (n → ∞)."""
+    w, c, b = theta[:-2], theta[-2], theta[-1]
+    scale = spec.sigma * np.linalg.norm(w)
+    rate = [sum(p_y * ndtr((w @ spec.means[g, y] + c * group_column * g + b) / scale)
+                for y, p_y in ((1, spec.label_rate[g]), (0, 1 - spec.label_rate[g]))) for g in (0, 1)]
+    return abs(rate[0] - rate[1])
+
+
+def population_matrices(recipe: Fig7Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """Raw Δ and the SP Ψ of Eq. (2) between the clients' optima (``population_models``), client order 1..8: what
+    Fair-FL+HC with converged personalization and ``normalize-distance = false`` sees on unlimited data."""
+    theta = population_models(recipe)
+    specs = [Fig7(recipe).spec(n) for n in NAMES]
+    column = recipe.group_feature * recipe.feature_scale
+    gaps = np.array([[population_sp_gap(theta[i], specs[j], column) for i in range(len(NAMES))] for j in range(len(NAMES))])
+    return squareform(pdist(theta)), fairness_distances(gaps)
+
+
 def fca_partition(lam: float, seed: int, **overrides) -> tuple:
     cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", seed=seed, lam=lam,
                              **{"eval-every": 1000, **overrides})
@@ -119,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="run-config overrides for the Fair-FCA runs only (default: those of --set)")
     ap.add_argument("--step", type=float, default=0.01, help="λ grid step for Fair-FL+HC")
     ap.add_argument("--matrices", action="store_true")
+    ap.add_argument("--population", action="store_true",
+                    help="first print Fair-FL+HC's partitions on the clients' exact optima (n → ∞, converged personalization)")
     a = ap.parse_args(argv)
     set_task_identity()
     try:
@@ -129,6 +171,14 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(str(exc))
     lams = np.round(np.arange(0.0, 1.0 + 1e-9, a.step), 6)
     np.set_printoptions(precision=3, suppress=True, linewidth=150)
+    if a.population:
+        recipe = DATASETS.get("synthetic-fig7").recipe
+        delta, psi = population_matrices(recipe)
+        cfg = RunConfig.defaults(dataset="synthetic-fig7", **overrides)
+        changes = [f"λ≥{lam:g}: {_text(p)}" for lam, p in partition_changes(flhc_partitions(delta, psi, cfg, lams))]
+        print("population  fair-flhc:  " + "   ".join(changes), flush=True)
+        if a.matrices:
+            print("Δ\n", delta, "\nΨ\n", psi, sep="")
     for seed in (int(s) for s in a.seeds.split(",")):
         delta, psi, cfg = flhc_matrices(seed, **overrides)
         parts = flhc_partitions(delta, psi, cfg, lams)

@@ -259,3 +259,35 @@ def test_recipe_draw_seed_fixes_the_data_whatever_the_run_seed():
     for bad in (-1, 1.5, True, "3"):
         with pytest.raises(ValueError, match="draw_seed must be an integer >= 0 or None"):
             Fig7Recipe.from_mapping({"draw_seed": bad})
+
+
+def test_mirrored_sample_pins_the_logistic_intercepts_to_the_feature_weights():
+    """mirrored = True: balanced cells, each label-0 sample the mirror of a label-1 one through its group's centre,
+    so the fitted logistic regression's intercept in group g is exactly −w·centre_g (no noise of its own); with
+    independent draws (balanced only) it is not."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe
+
+    recipe = {"offsets": {"2": [0.4, -0.3]}, "shift": 1.2, "shift_angle": 30.0}
+    cfg = RunConfig.defaults(dataset="synthetic-fig7", n_train=1000, n_test=10)
+
+    def fit(data):
+        x = np.hstack([data.x_train.astype(np.float64), np.ones((len(data.y_train), 1))])
+        y = data.y_train.astype(np.float64)
+        f = lambda t: (np.logaddexp(0, x @ t).mean() - y @ (x @ t) / len(y), x.T @ (expit(x @ t) - y) / len(y))  # noqa: E731
+        return minimize(f, np.zeros(x.shape[1]), jac=True, method="BFGS", options={"gtol": 1e-11}).x
+
+    def intercept_error(mirrored):
+        ds = Fig7(Fig7Recipe(**recipe, balanced=True, mirrored=mirrored))
+        data, means = ds.load_client(cfg, 1, 0), ds.spec("2").means  # client "2": both groups, group b shifted
+        theta = fit(data)
+        w, c, b = theta[:2], theta[2], theta[3]
+        return max(abs(b + c * g + w @ (means[g, 0] + means[g, 1]) / 2) for g in (0, 1)), data
+
+    error, data = intercept_error(True)
+    assert error < 1e-5
+    cells = np.bincount(2 * data.g_train.astype(int) + data.y_train.astype(int), minlength=4)
+    assert cells.max() - cells.min() <= 1
+    assert intercept_error(False)[0] > 1e-3

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from fairfl_flower.data import DATASETS, ClientData
-from fairfl_flower.data.synthetic import GaussianClient, balanced_sample, client_rng, sample
+from fairfl_flower.data.synthetic import GaussianClient, balanced_sample, client_rng, mirrored_sample, sample
 
 NAMES = [str(i) for i in range(1, 9)]
 
@@ -76,6 +76,7 @@ class Fig7Recipe:
     group_rate: float = 0.5
     label_rate: float = 0.5
     balanced: bool = False  # draw exactly n·P(g)·P(y|g) samples per (group, label) cell instead of Bernoulli draws
+    mirrored: bool = False  # balanced, with each label-0 sample the mirror image of a label-1 one (mirrored_sample)
     dimensions: int = 2  # 2, or 3: rules may then leave the x1-x2 plane (azimuths); offsets are 3-vectors
     azimuths: dict = field(default_factory=dict)  # per client, degrees: the rule turned about x1 (3-D only)
     shift_azimuth: float = 0.0  # degrees: the shift direction of 2, 5 turned about x1 (3-D only)
@@ -144,7 +145,7 @@ class Fig7:
         spec = self.spec(name)
         rng = client_rng(seed if self.recipe.draw_seed is None else self.recipe.draw_seed, name, "fig7")
         scale = self.recipe.sizes.get(name, 1.0)
-        draw = balanced_sample if self.recipe.balanced else sample
+        draw = mirrored_sample if self.recipe.mirrored else balanced_sample if self.recipe.balanced else sample
         parts = []
         for n in (int(round(cfg.n_train * scale)), int(round(cfg.n_test * scale))):
             x, y, g = draw(spec, n, rng)

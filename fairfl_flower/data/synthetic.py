@@ -50,6 +50,22 @@ def balanced_sample(spec: GaussianClient, n: int, rng: np.random.Generator) -> t
     return _features(spec, (cells // 2).astype(np.int8), (cells % 2).astype(np.int64), rng)
 
 
+def mirrored_sample(spec: GaussianClient, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like :func:`balanced_sample`, with antithetic pairs: in each group g, the i-th (g, y=0) sample is the i-th
+    (g, y=1) sample mirrored through the group's centre (μ[g,0] + μ[g,1]) / 2, i.e. μ[g,0] − σε where the
+    label-1 sample is μ[g,1] + σε (cells of unequal size draw their extra samples independently). Each cell keeps
+    its Gaussian distribution. With equal label counts the data are point-symmetric per group, so the logistic
+    regression fitted to them has intercept −w·(centre of g) in each group exactly: its bias and group weight
+    carry no sampling noise of their own, only that of the feature weights w."""
+    x, y, g = balanced_sample(spec, n, rng)
+    for grp in (0, 1):
+        pos, neg = (np.flatnonzero((g == grp) & (y == label)) for label in (1, 0))
+        m = min(len(pos), len(neg))
+        centre = (spec.means[grp, 0] + spec.means[grp, 1]) / 2
+        x[neg[:m]] = (2 * centre - x[pos[:m]].astype(np.float64)).astype(np.float32)
+    return x, y, g
+
+
 def _features(spec: GaussianClient, g: np.ndarray, y: np.ndarray, rng: np.random.Generator):
     x = spec.means[g, y] + spec.sigma * rng.standard_normal((len(y), spec.means.shape[-1]))
     return x.astype(np.float32), y.astype(np.float32), g
