@@ -28,6 +28,10 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   scale. With every learning rate divided by κ², SGD follows the same path with parameters divided by κ (up to
   the initial model), so Fair-FL+HC's raw model distances (``normalize-distance = false``) shrink by κ while Ψ
   stays: the knob that puts raw Δ on the scale of the 0.35 threshold without changing what the models predict.
+* ``mirrored`` (off by default; implies balanced cells) draws antithetic pairs: each label-0 sample is a label-1
+  sample mirrored through its group's centre (``synthetic.mirrored_sample``). The fitted logistic regression's
+  intercepts are then exact functions of its feature weights, so with ``feature_scale`` they carry no sampling
+  noise of their own (docs/fig7-fair-flhc.md, tenth session).
 * ``draw_seed`` (None by default: the run's seed) fixes the data draw, so that runs with different seeds share
   one federation, as they would a real dataset, and differ only in training (initial models, batch order).
 
