@@ -4,10 +4,12 @@ The tool for the open part of Fig. 7 (docs/fig7-fair-flhc.md): finding a generat
 the paper's five partitions. Fair-FL+HC's warm-up, personalization and cross-evaluation do not depend on λ;
 λ only enters D = (1 − λ)Δ + λΨ. So one in-process FL+HC run per seed (≈ 0.2 s with 8 × 1000 samples) gives
 Δ and Ψ, and the Ward partition at every λ of a grid is exactly the one ``fair-flhc`` with that λ forms
-(``test_fig7.py`` checks this). Fair-FCA needs one full run per λ (≈ 2 s each).
+(``test_fig7.py`` checks this). Fair-FCA needs one full run per λ (≈ 2 s each). ``--population`` adds Fair-FL+HC's
+partitions on the clients' exact logistic optima (unlimited data, personalization run to convergence: the
+closed form of ``population_models``), the model the tenth session designed ``docs/fig7-converged.json`` on.
 
     python scripts/fig7_probe.py [--recipe JSON|FILE] [--seeds 0,1,2] [--fca 0,0.8,1] [--set key=value ...]
-                                 [--fca-set key=value ...] [--matrices]
+                                 [--fca-set key=value ...] [--matrices] [--population]
 
 ``--recipe`` takes ``Fig7Recipe`` fields (``fairfl_flower/data/fig7.py``), e.g.
 ``'{"shift_angle": 45, "balanced": true, "offsets": {"7": [0.5, -0.6]}}'`` or, in 3-D,
@@ -28,7 +30,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
 from scipy.special import logit, ndtr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,7 +38,7 @@ from experiments.report import FIG7_IN_ORDER  # noqa: E402
 from fairfl_flower.config import ConfigError, RunConfig  # noqa: E402
 from fairfl_flower.data import DATASETS, clear_cache  # noqa: E402
 from fairfl_flower.data.fig7 import NAMES, Fig7, Fig7Recipe  # noqa: E402
-from strategies.flhc import distance_matrix, fairness_distances, hierarchical_clusters  # noqa: E402
+from strategies.flhc import distance_matrix, fairness_distances, hierarchical_clusters, model_distances  # noqa: E402
 from tests.inprocess import run_inprocess, set_task_identity  # noqa: E402
 
 PAPER = [canonical_partition([str(c) for c in part] for part in p) for p in FIG7_IN_ORDER]
@@ -114,14 +115,14 @@ def population_sp_gap(theta: np.ndarray, spec, group_column: float) -> float:
     return abs(rate[0] - rate[1])
 
 
-def population_matrices(recipe: Fig7Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """Raw Δ and the SP Ψ of Eq. (2) between the clients' optima (``population_models``), client order 1..8: what
-    Fair-FL+HC with converged personalization and ``normalize-distance = false`` sees on unlimited data."""
+def population_matrices(recipe: Fig7Recipe, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Δ (÷ its largest entry when ``normalize``) and the SP Ψ of Eq. (2) between the clients' optima
+    (``population_models``), client order 1..8: what Fair-FL+HC with converged personalization sees on unlimited data."""
     theta = population_models(recipe)
     specs = [Fig7(recipe).spec(n) for n in NAMES]
     column = recipe.group_feature * recipe.feature_scale
     gaps = np.array([[population_sp_gap(theta[i], specs[j], column) for i in range(len(NAMES))] for j in range(len(NAMES))])
-    return squareform(pdist(theta)), fairness_distances(gaps)
+    return model_distances(theta, normalize), fairness_distances(gaps)
 
 
 def fca_partition(lam: float, seed: int, **overrides) -> tuple:
@@ -172,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     lams = np.round(np.arange(0.0, 1.0 + 1e-9, a.step), 6)
     np.set_printoptions(precision=3, suppress=True, linewidth=150)
     if a.population:
-        recipe = DATASETS.get("synthetic-fig7").recipe
-        delta, psi = population_matrices(recipe)
         cfg = RunConfig.defaults(dataset="synthetic-fig7", **overrides)
+        if cfg.fairness_metric != "sp" or cfg.model != "logreg":
+            ap.error("--population computes the SP gap of logistic regressions: needs model=logreg, fairness-metric=sp")
+        delta, psi = population_matrices(DATASETS.get("synthetic-fig7").recipe, cfg.normalize_distance)
         changes = [f"λ≥{lam:g}: {_text(p)}" for lam, p in partition_changes(flhc_partitions(delta, psi, cfg, lams))]
         print("population  fair-flhc:  " + "   ".join(changes), flush=True)
         if a.matrices:

@@ -313,7 +313,7 @@ def test_converged_recipe_gives_fair_flhc_the_five_partitions_whatever_the_train
     changes = probe.partition_changes(probe.flhc_partitions(delta_inf, psi_inf, cfg, lams))
     assert [p for _, p in changes] == probe.PAPER
     starts = [lam for lam, _ in changes] + [1.0 + 0.005]
-    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.1
+    assert min(b - a for a, b in zip(starts[:-1], starts[1:], strict=True)) >= 0.1
     default = DATASETS.get("synthetic-fig7").recipe
     try:
         runs = {}
@@ -327,3 +327,20 @@ def test_converged_recipe_gives_fair_flhc_the_five_partitions_whatever_the_train
         assert np.abs(delta - delta_inf).max() < 0.03, key
         assert [p for _, p in probe.partition_changes(probe.flhc_partitions(delta, psi, cfg, lams))] == probe.PAPER, key
     assert np.abs(runs["draw 0"][0] - runs["draw 0, training seed 3"][0]).max() < 1e-3
+
+
+def test_probe_population_line_and_its_preconditions(capsys):
+    """fig7_probe --population prints the closed-form partitions first (five starred on the converged recipe); it
+    needs logistic regression and the SP gap, and says so otherwise."""
+    probe = load_probe()
+    default = DATASETS.get("synthetic-fig7").recipe
+    try:
+        probe.main(["--recipe", str(ROOT / "docs" / "fig7-converged.json"), "--population", "--step", "0.005",
+                    "--set", "model=logreg", "n-train=100", "n-test=20", "warmup-rounds=1", "normalize-distance=false"])
+        first = capsys.readouterr().out.splitlines()[0]
+        assert first.startswith("population  fair-flhc:") and first.count("*") == 5
+        with pytest.raises(SystemExit):
+            probe.main(["--recipe", str(ROOT / "docs" / "fig7-converged.json"), "--population", "--set", "model=mlp"])
+        assert "needs model=logreg, fairness-metric=sp" in capsys.readouterr().err
+    finally:
+        probe.use_recipe(default)
