@@ -3,6 +3,7 @@ Fair-FL+HC give on it — in process for every documented λ, and once as one sw
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -131,20 +132,27 @@ def test_probe_scan_gives_fair_flhc_partition_at_every_lambda():
     assert scan[1.0] == LAMBDA1
 
 
+@contextlib.contextmanager
+def recipe_in_use(recipe):
+    """``synthetic-fig7`` draws from ``recipe`` inside the block; the default recipe is put back afterwards."""
+    probe = load_probe()
+    default = DATASETS.get("synthetic-fig7").recipe
+    try:
+        probe.use_recipe(recipe)
+        yield
+    finally:
+        probe.use_recipe(default)
+
+
 def _probe_docs_recipe(file: str, flhc: dict, flhc_lams, fca: dict, fca_seed: int, fca_lams,
                        flhc_seed: int = 0) -> tuple[dict, list]:
     """Fair-FL+HC's partitions on ``flhc_seed`` at ``flhc_lams`` and Fair-FCA's on ``fca_seed`` at ``fca_lams``, on
     the recipe ``docs/<file>`` (the default recipe is put back afterwards)."""
     probe = load_probe()
-    default = DATASETS.get("synthetic-fig7").recipe
-    recipe = probe.load_recipe(str(ROOT / "docs" / file))
-    try:
-        probe.use_recipe(recipe)
+    with recipe_in_use(probe.load_recipe(str(ROOT / "docs" / file))):
         delta, psi, cfg = probe.flhc_matrices(flhc_seed, **flhc)
         scan = probe.flhc_partitions(delta, psi, cfg, flhc_lams)
         fca_parts = [probe.fca_partition(lam, fca_seed, **fca) for lam in fca_lams]
-    finally:
-        probe.use_recipe(default)
     return scan, fca_parts
 
 
@@ -314,15 +322,11 @@ def test_converged_recipe_gives_fair_flhc_the_five_partitions_whatever_the_train
     assert [p for _, p in changes] == probe.PAPER
     starts = [lam for lam, _ in changes] + [1.0 + 0.005]
     assert min(b - a for a, b in zip(starts[:-1], starts[1:], strict=True)) >= 0.1
-    default = DATASETS.get("synthetic-fig7").recipe
-    try:
-        runs = {}
-        for key, rec, seed in (("draw 0", recipe, 0), ("draw 1", recipe, 1),
-                               ("draw 0, training seed 3", dataclasses.replace(recipe, draw_seed=0), 3)):
-            probe.use_recipe(rec)
+    runs = {}
+    for key, rec, seed in (("draw 0", recipe, 0), ("draw 1", recipe, 1),
+                           ("draw 0, training seed 3", dataclasses.replace(recipe, draw_seed=0), 3)):
+        with recipe_in_use(rec):
             runs[key] = probe.flhc_matrices(seed, **CONVERGED)[:2]
-    finally:
-        probe.use_recipe(default)
     for key, (delta, psi) in runs.items():
         assert np.abs(delta - delta_inf).max() < 0.03, key
         assert [p for _, p in probe.partition_changes(probe.flhc_partitions(delta, psi, cfg, lams))] == probe.PAPER, key
@@ -333,8 +337,7 @@ def test_probe_population_line_and_its_preconditions(capsys):
     """fig7_probe --population prints the closed-form partitions first (five starred on the converged recipe); it
     needs logistic regression and the SP gap, and says so otherwise."""
     probe = load_probe()
-    default = DATASETS.get("synthetic-fig7").recipe
-    try:
+    with recipe_in_use(DATASETS.get("synthetic-fig7").recipe):  # main() switches the recipe; put it back after
         probe.main(["--recipe", str(ROOT / "docs" / "fig7-converged.json"), "--population", "--step", "0.005",
                     "--set", "model=logreg", "n-train=100", "n-test=20", "warmup-rounds=1", "normalize-distance=false"])
         first = capsys.readouterr().out.splitlines()[0]
@@ -342,5 +345,3 @@ def test_probe_population_line_and_its_preconditions(capsys):
         with pytest.raises(SystemExit):
             probe.main(["--recipe", str(ROOT / "docs" / "fig7-converged.json"), "--population", "--set", "model=mlp"])
         assert "needs model=logreg, fairness-metric=sp" in capsys.readouterr().err
-    finally:
-        probe.use_recipe(default)
