@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from experiments.entries import ENTRIES
-from experiments.runner import Unavailable, resolve_data, run_entry
+from experiments.runner import NoRuns, Unavailable, resolve_data, run_entry
 from fairfl_flower.config import PROJECT_ROOT
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{name} {tag}: not run: {why}", file=sys.stderr)
                 for path in figures.entry_figures(name, out, data_root):
                     print(f"figure: {path}")
-        except Unavailable as exc:
+        except (Unavailable, NoRuns) as exc:
             print(f"{name}: cannot run: {exc}", file=sys.stderr)
             failed += 1
             continue

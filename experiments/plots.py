@@ -234,35 +234,41 @@ def plot_accuracy_gap(summary: pd.DataFrame, path: str | Path, metric: str = "sp
     return save(fig, path)
 
 
-def plot_fig7(final: pd.DataFrame, path: str | Path, strategies: Sequence[str] = ("fair-fca", "fair-flhc"),
-              ref_client: int = 2, first_number: int = 1) -> tuple[list[Path], dict[str, dict[float, str]]]:
-    """Fig. 7: cluster membership per λ, one panel per algorithm; rows = clients (paper number = partition id
-    + ``first_number``), columns = λ. The cluster holding client ``ref_client`` is orange, the one holding
-    the lowest-numbered other client blue, any further cluster another color. Per (algorithm, λ) the modal
-    partition over seeds is shown (agreement k/n below the column when seeds differ).
+def plot_fig7(final: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Path,
+              strategies: Sequence[str] = ("fair-fca", "fair-flhc"), ref_client: int = 2,
+              first_number: int = 1) -> tuple[list[Path], dict[str, dict[float, str]]]:
+    """Fig. 7: cluster membership per λ, one panel per algorithm (per federation and algorithm when ``final`` maps
+    federation tags to results); rows = clients (paper number = partition id + ``first_number``), columns = λ.
+    The cluster holding client ``ref_client`` is orange, the one holding the lowest-numbered other client blue,
+    any further cluster another color. Per (algorithm, λ) the modal partition over seeds is shown (agreement
+    k/n below the column when seeds differ).
 
-    Returns (figure paths, {strategy: {λ: "{1,3} | {2,4,5,6,7,8}"}})."""
-    strategies = [s for s in strategies if s in set(final["strategy"])]
-    if not strategies:
+    Returns (figure paths, {panel: {λ: "{1,3} | {2,4,5,6,7,8}"}}), panel = the strategy, or "strategy (tag)"
+    with several federations."""
+    finals = {"": final} if isinstance(final, pd.DataFrame) else dict(final)
+    panels = [(tag, f, s) for tag, f in finals.items() for s in strategies if s in set(f["strategy"])]
+    if not panels:
         raise ValueError("plot_fig7: none of the strategies is in the results")
-    ids = [i for p in final["partition_ids"] if p is not None for c in p for i in c]
-    n = int(final["n_clients"].max()) if not ids else max(max(ids) + 1, int(final["n_clients"].max()))
+    ids = [i for _, f, _ in panels for p in f["partition_ids"] if p is not None for c in p for i in c]
+    n_clients = max(int(f["n_clients"].max()) for _, f, _ in panels)
+    n = n_clients if not ids else max(max(ids) + 1, n_clients)
     numbers = [i + first_number for i in range(n)]
     palette = ["tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:red", "tab:olive"]
     texts: dict[str, dict[float, str]] = {}
-    fig, axes = plt.subplots(1, len(strategies), figsize=(3.6 * len(strategies), 4.6), squeeze=False)
-    for ax, strategy in zip(axes[0], strategies, strict=True):
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.6), squeeze=False)
+    for ax, (tag, final, strategy) in zip(axes[0], panels, strict=True):
+        panel = strategy if len(finals) == 1 else f"{strategy} ({tag})"
         lams = sorted(float(v) for v in final.loc[final["strategy"] == strategy, "lambda"].unique())
-        texts[strategy] = {}
+        texts[panel] = {}
         grid = np.full((n, len(lams)), -1)
         agree = []
         for j, lam in enumerate(lams):
             part, count, total = modal_partition(final, strategy, lam, offset=first_number)
             agree.append((count, total))
             if part is None:
-                texts[strategy][lam] = "(not clustered)"
+                texts[panel][lam] = "(not clustered)"
                 continue
-            texts[strategy][lam] = partition_text(part)
+            texts[panel][lam] = partition_text(part)
             ordered = sorted(part, key=lambda c: (ref_client not in c, min(c)))  # ref's cluster first
             for k, cluster in enumerate(ordered):
                 for member in cluster:
@@ -280,7 +286,8 @@ def plot_fig7(final: pd.DataFrame, path: str | Path, strategies: Sequence[str] =
         ax.set_yticks(range(n), [str(v) for v in numbers])
         ax.set_xlabel("λ")
         ax.set_ylabel("client")
-        ax.set_title(display_name(strategy), fontsize=11)
+        data = str(final["dataset"].iloc[0]) if "dataset" in final.columns and len(final) else tag
+        ax.set_title(display_name(strategy) + (f"\n{data}" if len(finals) > 1 else ""), fontsize=10)
         ax.set_aspect("equal")
         for s in ax.spines.values():
             s.set_visible(False)

@@ -276,15 +276,20 @@ def check_claim5(summary: pd.DataFrame | None, metric: str = "sp", why: str = ""
     return out
 
 
-def check_claim6(final: pd.DataFrame | None, why: str = "", strategies=("fair-fca", "fair-flhc")) -> list[Check]:
+def check_claim6(final: pd.DataFrame | None, why: str = "", strategies=("fair-fca", "fair-flhc"),
+                 tags: str = "ab", where: str = "") -> list[Check]:
     """Fig. 7: λ=0 → {1,3}|{2,4,5,6,7,8}; λ=1 → {2,5}|{1,3,4,6,7,8}; the three intermediate partitions appear
-    (and in λ order, by monotonicity); both algorithms agree. Client number = partition id + 1."""
+    (and in λ order, by monotonicity); both algorithms agree (when there are two). Client number = partition
+    id + 1. ``tags`` letters the sub-claims of each strategy; ``where`` (e.g. " on synthetic-fig7-flhc") is
+    added to every statement."""
     checks: list[Check] = []
     for k, strategy in enumerate(strategies):
-        tag = "ab"[k] if k < 2 else str(k)
-        name = P.display_name(strategy)
-        checks.append(check_partition(f"6{tag}0", final, strategy, FIG7_EXPECTED["lambda0"], 0.0, 1, why))
-        checks.append(check_partition(f"6{tag}1", final, strategy, FIG7_EXPECTED["lambda1"], 1.0, 1, why))
+        tag = tags[k] if k < len(tags) else str(k)
+        name = P.display_name(strategy) + where
+        for key, lam in (("lambda0", 0.0), ("lambda1", 1.0)):
+            c = check_partition(f"6{tag}{int(lam)}", final, strategy, FIG7_EXPECTED[key], lam, 1, why)
+            c.statement = c.statement.replace(P.display_name(strategy), name, 1)
+            checks.append(c)
         st_set = f"{name}: the intermediate λ give " + ", ".join(P.partition_text(p)
                                                                  for p in FIG7_EXPECTED["intermediate"])
         st_ord = f"{name}: in λ order (smallest λ → {P.partition_text(FIG7_EXPECTED['intermediate'][0])}) [INFERRED]"
@@ -308,7 +313,9 @@ def check_claim6(final: pd.DataFrame | None, why: str = "", strategies=("fair-fc
         else:
             ok = [p for p, _, _ in got] == expected
             checks.append(Check(f"6{tag}o", st_ord, HOLDS if ok else FAILS, shown))
-    statement = "both algorithms give the same memberships at every λ"
+    if len(strategies) < 2:
+        return checks
+    statement = "both algorithms give the same memberships at every λ" + where
     if final is None or any(final[final["strategy"] == s].empty for s in strategies):
         checks.append(Check("6c", statement, cannot(why or "runs of both algorithms needed")))
     else:
@@ -509,10 +516,10 @@ def make_entry_figures(entry: str, stores: Mapping[str, pd.DataFrame], out_dir: 
             suffix = "" if len(summaries) == 1 else f"-{tag}"
             paths += P.plot_pareto(s, fig_dir / f"{entry}{suffix}", e.metric)
     elif e.plot == "fig7":
-        for store in stores.values():
-            final = P.final_results(store)
-            if final["strategy"].isin(("fair-fca", "fair-flhc")).any():
-                paths += P.plot_fig7(final, fig_dir / entry)[0]
+        finals = {tag: P.final_results(s) for tag, s in stores.items() if s is not None and len(s)}
+        finals = {tag: f for tag, f in finals.items() if f["strategy"].isin(("fair-fca", "fair-flhc")).any()}
+        if finals:
+            paths += P.plot_fig7(finals, fig_dir / entry)[0]
     return paths
 
 
@@ -688,8 +695,9 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, pd.Data
     checks[4] = check_claim4(s, f, "sp", why=w)
     s, f, w = one("fig5")
     checks[5] = check_claim5(s, "sp", why=w)
-    s, f, w = one("fig7")
-    checks[6] = check_claim6(f, why=w)
+    fig7 = finals["fig7"]  # one generator for both algorithms, and Fair-FL+HC's own federation (entries.py)
+    checks[6] = check_claim6(fig7.get("fig7"), why=why("fig7", "fig7")) + check_claim6(
+        fig7.get("flhc"), why=why("fig7", "flhc"), strategies=("fair-flhc",), tags="d", where=" on synthetic-fig7-flhc")
     checks[7] = check_claim7(summaries["fig8"], "sp", {t: why("fig8", t) for t in FIG8_TAGS})
     checks[8] = check_claim8(gaussian_rows, "" if gaussian_rows is not None else
                              (_lookup(unavailable, "tables") or "Gaussian tables not computed"))
@@ -818,10 +826,10 @@ def _entry_block(out_dir, entry, finals, summaries, data_notes, figures, why) ->
 def _fig7_block(fs: Mapping[str, pd.DataFrame]) -> list[str]:
     if not fs:
         return []
-    final = next(iter(fs.values()))
     L = ["**Partitions** (modal over seeds; client number = partition id + 1)", "",
-         "| algorithm | λ | partition | seeds | paper |", "|---|---|---|---|---|"]
-    for strategy in ("fair-fca", "fair-flhc"):
+         "| algorithm | data | λ | partition | seeds | paper |", "|---|---|---|---|---|---|"]
+    for final, strategy in ((f, s) for f in fs.values() for s in ("fair-fca", "fair-flhc")):
+        data = str(final["dataset"].iloc[0]) if "dataset" in final.columns and len(final) else ""
         lams = sorted(float(v) for v in final.loc[final["strategy"] == strategy, "lambda"].unique())
         inter = [v for v in lams if 0 < v < 1]
         for lam in lams:
@@ -835,7 +843,7 @@ def _fig7_block(fs: Mapping[str, pd.DataFrame]) -> list[str]:
             else:
                 paper = "one of the three intermediate partitions"
             got = P.partition_text(part) if part else "—"
-            L.append(f"| {P.display_name(strategy)} | {lam:g} | {_md(got)} | {c}/{t} | {_md(paper)} |")
+            L.append(f"| {P.display_name(strategy)} | {data} | {lam:g} | {_md(got)} | {c}/{t} | {_md(paper)} |")
     return L + [""]
 
 

@@ -29,6 +29,10 @@ class Unavailable(RuntimeError):
     """The data an entry needs is not at hand; the message says what is missing and how to get it."""
 
 
+class NoRuns(ValueError):
+    """``--strategies`` selects no run of an entry (or of one of its federations)."""
+
+
 def _toml(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -84,9 +88,12 @@ class FederationRun:
     seconds: float = 0.0
 
 
-def sweep_spec(entry: Experiment, seeds: list[int], strategies: list[str] | None) -> str:
+def sweep_spec(entry: Experiment, seeds: list[int], strategies: list[str] | None,
+               fed: Federation | None = None) -> str:
+    """The ``sweep`` of one federation: its grids (the federation's own, else the entry's), restricted to
+    ``strategies``, with the seeds added. Raises NoRuns when none of the strategies is in them."""
     grids = []
-    for grid in entry.grids:
+    for grid in (fed.grids if fed is not None and fed.grids else entry.grids):
         parts = dict(p.strip().split("=", 1) for p in grid.split(";"))
         if strategies:
             kept = [s for s in parts["strategy"].split(",") if s in strategies]
@@ -96,7 +103,7 @@ def sweep_spec(entry: Experiment, seeds: list[int], strategies: list[str] | None
         parts["seed"] = ",".join(str(s) for s in seeds)
         grids.append("; ".join(f"{k}={v}" for k, v in parts.items()))
     if not grids:
-        raise ValueError(f"no run of {entry.name} uses strategies {strategies}")
+        raise NoRuns(f"no run of {entry.name}{f' {fed.tag}' if fed is not None else ''} uses strategies {strategies}")
     return " | ".join(grids)
 
 
@@ -106,7 +113,7 @@ def federation_overrides(entry: Experiment, fed: Federation, data: dict, out_roo
     return {
         **data, **entry.overrides, **extra,
         "num-server-rounds": rounds, "eval-every": min(EVAL_EVERY, rounds),
-        "sweep": sweep_spec(entry, seeds, strategies),
+        "sweep": sweep_spec(entry, seeds, strategies, fed),
         "output-dir": str(out_root / "runs"), "run-name": f"{entry.name}-{fed.tag}",
     }
 
@@ -198,17 +205,23 @@ def run_entry(name: str, *, seeds: list[int], data_root: Path | None, out_root: 
         return run_entry(entry.reuses, seeds=seeds, data_root=data_root, out_root=out_root, rounds=rounds,
                          strategies=strategies, download=download, extra=extra, env=env, show_progress=show_progress)
     rounds = rounds or entry.rounds
-    resolved, skipped = [], {}
+    resolved, skipped, empty = [], {}, []
     for fed in entry.federations:  # resolve (and validate) everything before starting a simulation
         try:
             data, note = resolve_data(fed, data_root, download)
         except Unavailable as exc:
             skipped[fed.tag] = str(exc)
             continue
-        overrides = federation_overrides(entry, fed, data, out_root, seeds, rounds, strategies, extra or {})
+        try:
+            overrides = federation_overrides(entry, fed, data, out_root, seeds, rounds, strategies, extra or {})
+        except NoRuns as exc:
+            empty.append(str(exc))  # --strategies leaves nothing to run on this federation
+            continue
         resolved.append((fed, overrides, note, len(sweep.expand(RunConfig.defaults(**overrides)))))
     if not resolved:
-        raise Unavailable("; ".join(skipped.values()))
+        if skipped:
+            raise Unavailable("; ".join(skipped.values()))
+        raise NoRuns(f"no run of {name} uses strategies {strategies}")
     env = env or _env()
     results = []
     with LocalSuperLink(env):

@@ -6,7 +6,7 @@ the paper's five partitions. Fair-FL+HC's warm-up, personalization and cross-eva
 Δ and Ψ, and the Ward partition at every λ of a grid is exactly the one ``fair-flhc`` with that λ forms
 (``test_fig7.py`` checks this). Fair-FCA needs one full run per λ (≈ 2 s each). ``--population`` adds Fair-FL+HC's
 partitions on the clients' exact logistic optima (unlimited data, personalization run to convergence: the
-closed form of ``population_models``), the model the tenth session designed ``docs/fig7-converged.json`` on.
+closed form of ``population_models``), the model the tenth session designed ``fairfl_flower/data/fig7_flhc.json`` (``synthetic-fig7-flhc``) on.
 
     python scripts/fig7_probe.py [--recipe JSON|FILE] [--seeds 0,1,2] [--fca 0,0.8,1] [--set key=value ...]
                                  [--fca-set key=value ...] [--matrices] [--population]

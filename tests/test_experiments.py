@@ -14,11 +14,13 @@ import pytest
 
 from experiments.entries import ENTRIES
 from experiments.runner import (
+    NoRuns,
     Unavailable,
     _run_status,
     _superlink_alive,
     federation_overrides,
     resolve_data,
+    run_entry,
     sweep_spec,
 )
 from fairfl_flower import sweep
@@ -44,6 +46,23 @@ def test_every_entry_resolves_to_a_valid_list_of_runs(name, shared_data, tmp_pat
 def test_sweep_spec_filters_strategies_and_adds_seeds():
     spec = sweep_spec(ENTRIES["fig8"], [0, 1, 2], ["ifca", "fair-fca"])
     assert spec == "strategy=ifca; seed=0,1,2 | strategy=fair-fca; lambda=0.25,0.5,0.75; seed=0,1,2"
+
+
+def test_a_federation_with_its_own_grids_runs_only_them(tmp_path):
+    """fig7: Fair-FCA and Fair-FL+HC on synthetic-fig7, Fair-FL+HC alone (with its settings) on synthetic-fig7-flhc."""
+    entry = ENTRIES["fig7"]
+    fca_fed, flhc_fed = entry.federations
+    assert sweep_spec(entry, [0], None, fca_fed).startswith("strategy=fair-fca,fair-flhc; lambda=0,0.8,")
+    assert sweep_spec(entry, [0, 1], None, flhc_fed) == "strategy=fair-flhc; lambda=0,0.2,0.36,0.46,1; seed=0,1"
+    runs = sweep.expand(RunConfig.defaults(**federation_overrides(entry, flhc_fed, flhc_fed.data, tmp_path, [0], 3,
+                                                                  None, {})))
+    assert len(runs) == 5 and {c.dataset for _, c in runs} == {"synthetic-fig7-flhc"}
+    assert {(c.model, c.n_train, c.personalize_epochs, c.normalize_distance) for _, c in runs} == {
+        ("logreg", 40000, 1500, False)}
+    with pytest.raises(NoRuns, match="no run of fig7 flhc uses strategies"):
+        sweep_spec(entry, [0], ["fair-fca"], flhc_fed)
+    with pytest.raises(NoRuns, match=r"no run of fig7 uses strategies \['fedavg'\]"):  # before any simulation
+        run_entry("fig7", seeds=[0], data_root=None, out_root=tmp_path, strategies=["fedavg"], env={})
 
 
 def test_missing_data_says_what_is_needed(tmp_path):

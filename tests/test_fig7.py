@@ -15,7 +15,14 @@ from experiments.plots import canonical_partition, final_results, members_partit
 from experiments.report import FIG7_EXPECTED
 from fairfl_flower.config import RunConfig
 from fairfl_flower.data import DATASETS, load_partition
-from fairfl_flower.data.fig7 import FIG7_LAMBDAS, NAMES
+from fairfl_flower.data.fig7 import (
+    FIG7_FLHC_LAMBDAS,
+    FIG7_FLHC_RECIPE_FILE,
+    FIG7_FLHC_SETTINGS,
+    FIG7_LAMBDAS,
+    NAMES,
+    flhc_recipe,
+)
 from fairfl_flower.fairness import METRICS, GroupCounts
 from tests.flwr_sim import Simulation
 from tests.inprocess import run_inprocess
@@ -25,15 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FINE_LAMS = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 6)  # Fair-FL+HC's λ grid in the research-recipe tests
 
 
-def test_the_documented_partitions_are_the_papers():
-    """Issue #4: {1,3}|{2,4,5,6,7,8} at λ=0, {2,5}|rest at λ=1, and the three intermediate ones between."""
+@pytest.mark.parametrize("documented", [FIG7_LAMBDAS, FIG7_FLHC_LAMBDAS], ids=["synthetic-fig7", "synthetic-fig7-flhc"])
+def test_the_documented_partitions_are_the_papers(documented):
+    """Issue #4: {1,3}|{2,4,5,6,7,8} at λ=0, {2,5}|rest at λ=1, and the three intermediate ones between, in the
+    order of SPEC §7 (the largest intermediate λ gives {2,4,5} | {1,3,6,7,8})."""
     def names(p):
         return canonical_partition([str(i) for i in c] for c in p)
 
-    parts = [canonical_partition(p) for p in FIG7_LAMBDAS.values()]
+    parts = [canonical_partition(p) for p in documented.values()]
     assert parts[0] == names(FIG7_EXPECTED["lambda0"]) and parts[-1] == names(FIG7_EXPECTED["lambda1"])
-    assert set(parts[1:-1]) == {names(p) for p in FIG7_EXPECTED["intermediate"]}
-    assert list(FIG7_LAMBDAS) == sorted(FIG7_LAMBDAS) and all(0 <= v <= 1 for v in FIG7_LAMBDAS)
+    assert parts[1:-1] == [names(p) for p in FIG7_EXPECTED["intermediate"]]
+    assert list(documented) == sorted(documented) and all(0 <= v <= 1 for v in documented)
 
 
 def test_generator_has_the_properties_p1_to_p3():
@@ -74,21 +83,32 @@ def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
 
 
 @pytest.mark.simulation
-def test_fig7_sweep_under_the_ray_simulation(tmp_path):
-    """One `flwr run` sweeps Fair-FCA over the five λ and Fair-FL+HC at λ = 1: the same partitions as in process."""
-    lams = ",".join(f"{v:g}" for v in FIG7_LAMBDAS)
+def test_fig7_sweeps_under_the_ray_simulation(tmp_path):
+    """Two `flwr run` sweeps, as the fig7 experiment runs them: Fair-FCA over its five λ (and Fair-FL+HC at λ = 1)
+    on synthetic-fig7, and Fair-FL+HC over its five λ on synthetic-fig7-flhc with its settings (3 rounds: the
+    clustering round is the third). Each gives the paper's five partitions."""
+    def lams(values):
+        return ",".join(f"{v:g}" for v in values)
+
     sim = Simulation(tmp_path / "flwr")
     sim.superlink("start")
     try:
-        run = sim.run({"dataset": "synthetic-fig7", "eval-every": 50, "output-dir": str(tmp_path / "out"),
-                       "run-name": "fig7", "sweep": f"strategy=fair-fca; lambda={lams} | strategy=fair-flhc; lambda=1"})
+        fca = sim.run({"dataset": "synthetic-fig7", "eval-every": 50, "output-dir": str(tmp_path / "out"),
+                       "run-name": "fig7", "sweep": f"strategy=fair-fca; lambda={lams(FIG7_LAMBDAS)} | "
+                                                    "strategy=fair-flhc; lambda=1"})
+        flhc = sim.run({"dataset": "synthetic-fig7-flhc", **FIG7_FLHC_SETTINGS, "num-server-rounds": 3,
+                        "eval-every": 3, "output-dir": str(tmp_path / "out"), "run-name": "flhc",
+                        "sweep": f"strategy=fair-flhc; lambda={lams(FIG7_FLHC_LAMBDAS)}"})
     finally:
         sim.superlink("stop")
-    assert run.status == "finished:completed", run.output[-3000:]
-    final = final_results(pd.read_csv(tmp_path / "out" / "fig7" / "results.csv"))
-    got = {(r.strategy, r["lambda"]): canonical_partition(r.partition) for _, r in final.iterrows()}
-    assert got == {**{("fair-fca", lam): canonical_partition(p) for lam, p in FIG7_LAMBDAS.items()},
-                   ("fair-flhc", 1.0): LAMBDA1}
+    got = {}
+    for run, name in ((fca, "fig7"), (flhc, "flhc")):
+        assert run.status == "finished:completed", run.output[-3000:]
+        final = final_results(pd.read_csv(tmp_path / "out" / name / "results.csv"))
+        got[name] = {(r.strategy, r["lambda"]): canonical_partition(r.partition) for _, r in final.iterrows()}
+    assert got["fig7"] == {**{("fair-fca", lam): canonical_partition(p) for lam, p in FIG7_LAMBDAS.items()},
+                           ("fair-flhc", 1.0): LAMBDA1}
+    assert got["flhc"] == {("fair-flhc", lam): canonical_partition(p) for lam, p in FIG7_FLHC_LAMBDAS.items()}
 
 
 def test_recipe_knobs_balanced_cells_offsets_and_shift_angle():
@@ -301,19 +321,18 @@ def test_mirrored_sample_pins_the_logistic_intercepts_to_the_feature_weights():
     assert intercept_error(False)[0] > 1e-3
 
 
-CONVERGED = {"model": "logreg", "n-train": 20000, "n-test": 200, "batch-size": 10**7, "warmup-rounds": 2,
-             "personalize-epochs": 1500, "cluster-lr": 0.08, "normalize-distance": False}  # docs/fig7-fair-flhc.md
+CONVERGED = {**FIG7_FLHC_SETTINGS, "n-train": 20000}  # half the samples of synthetic-fig7-flhc's settings: faster
 
 
 def test_converged_recipe_gives_fair_flhc_the_five_partitions_whatever_the_training_seed():
-    """docs/fig7-converged.json (tenth session): on the clients' exact optima (n → ∞) Fair-FL+HC gives the paper's
+    """synthetic-fig7-flhc's recipe (tenth session): on the clients' exact optima (n → ∞) Fair-FL+HC gives the paper's
     five partitions in order, each on a λ window of at least 0.1. With converged full-batch personalization the
     real runs follow: Δ within 0.03 of the closed form, the five on the draws of seeds 0 and 1, and on one fixed
     draw the training seed (initial model) changes Δ by < 1e-3 and the partitions not at all."""
     import dataclasses
 
     probe = load_probe()
-    recipe = probe.load_recipe(str(ROOT / "docs" / "fig7-converged.json"))
+    recipe = flhc_recipe()
     assert recipe.mirrored and recipe.balanced
     cfg = RunConfig.defaults(dataset="synthetic-fig7", **CONVERGED)
     lams = np.round(np.arange(0.0, 1.0 + 1e-9, 0.005), 6)
@@ -338,10 +357,10 @@ def test_probe_population_line_and_its_preconditions(capsys):
     needs logistic regression and the SP gap, and says so otherwise."""
     probe = load_probe()
     with recipe_in_use(DATASETS.get("synthetic-fig7").recipe):  # main() switches the recipe; put it back after
-        probe.main(["--recipe", str(ROOT / "docs" / "fig7-converged.json"), "--population", "--step", "0.005",
+        probe.main(["--recipe", str(FIG7_FLHC_RECIPE_FILE), "--population", "--step", "0.005",
                     "--set", "model=logreg", "n-train=100", "n-test=20", "warmup-rounds=1", "normalize-distance=false"])
         first = capsys.readouterr().out.splitlines()[0]
         assert first.startswith("population  fair-flhc:") and first.count("*") == 5
         with pytest.raises(SystemExit):
-            probe.main(["--recipe", str(ROOT / "docs" / "fig7-converged.json"), "--population", "--set", "model=mlp"])
+            probe.main(["--recipe", str(FIG7_FLHC_RECIPE_FILE), "--population", "--set", "model=mlp"])
         assert "needs model=logreg, fairness-metric=sp" in capsys.readouterr().err

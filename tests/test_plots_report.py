@@ -147,6 +147,18 @@ def test_plot_fig7_partition_text(tmp_path):
     assert texts["fair-flhc"][0.5] == "{1,3} | {2,5} | {4,6,7,8}"
 
 
+def test_plot_fig7_one_panel_per_federation_and_algorithm(tmp_path):
+    """The fig7 experiment's two federations: both algorithms on one, Fair-FL+HC alone on the other."""
+    one = P.final_results(fig7_store({0.5: [{0, 2}, {1, 4}, {3, 5, 6, 7}]}))
+    own = P.final_results(fig7_store())
+    own = own[own["strategy"] == "fair-flhc"]
+    paths, texts = P.plot_fig7({"fig7": one, "flhc": own}, tmp_path / "fig7")
+    _written(paths)
+    assert list(texts) == ["fair-fca (fig7)", "fair-flhc (fig7)", "fair-flhc (flhc)"]
+    assert texts["fair-flhc (fig7)"][0.5] == "{1,3} | {2,5} | {4,6,7,8}"
+    assert texts["fair-flhc (flhc)"][0.5] == "{1,3,7,8} | {2,4,5,6}"
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Claim checks and the report
 # ------------------------------------------------------------------------------------------------------------
@@ -206,6 +218,10 @@ def test_claim6_verdicts():
     swapped = {0.25: FIG7_PARTS[0.75], 0.75: FIG7_PARTS[0.25]}
     got = _by_id(R.check_claim6(P.final_results(fig7_store(swapped))))
     assert got["6bm"] == R.HOLDS and got["6bo"] == R.FAILS
+    # Fair-FL+HC alone on its own federation: four sub-claims, lettered d, no agreement check
+    got = R.check_claim6(P.final_results(fig7_store()), strategies=("fair-flhc",), tags="d", where=" on X")
+    assert {c.claim: c.verdict for c in got} == {"6d0": R.HOLDS, "6d1": R.HOLDS, "6dm": R.HOLDS, "6do": R.HOLDS}
+    assert all(" on X" in c.statement for c in got)
 
 
 def test_claim7_and_claim8_verdicts():
@@ -227,7 +243,7 @@ def test_claim7_and_claim8_verdicts():
 
 def test_write_report(tmp_path):
     results = {"fig3": {"acsincome-sex": claim3_store(0.05)}, "fig4": {"adult-race": adult_store([{0, 1, 2}, {3, 4}])},
-               "fig7": {"fig7": fig7_store()}}
+               "fig7": {"fig7": fig7_store(), "flhc": fig7_store()}}
     unavailable = {e: "needs ACSEmployment for all states, not in the offline bundle" for e in ("fig1", "fig2", "fig5")}
     notes = {"fig3": "offline bundle: ACSIncome task tables, 46 of 51 states (no CA, FL, NY, TX, PR)"}
     path = R.write_report(tmp_path, results, None, notes, unavailable, figures={})
@@ -240,6 +256,7 @@ def test_write_report(tmp_path):
     assert "| 3b | every collaborative method is less fair (SP gap) than Standalone | **holds**" in text
     assert "| 4b | IFCA clusters {0,1,2} \\| {3,4} | **holds**" in text
     assert "| 6c | both algorithms give the same memberships at every λ | **holds**" in text
+    assert "| 6d0 | Fair-FL+HC on synthetic-fig7-flhc (λ=0) clusters {1,3} \\| {2,4,5,6,7,8} | **holds**" in text
     assert "| 8a |" in text and "cannot check (Gaussian tables not computed)" in text
     assert "46 of 51 states" in text and "`python -m experiments fig3 --seeds 3 --data-dir DATA_DIR`" in text
     assert "seeds 0, 1, 2 (3); final round 10" in text

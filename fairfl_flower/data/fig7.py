@@ -41,12 +41,21 @@ paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all fi
 {1,3} | {2,5} | {4,6,7,8} at λ = 0 and none of the intermediate partitions: 4, 6, 7, 8 are closer to one
 another, in both Δ and Ψ, than to either side, so Ward merges them into one block first (open).
 
+Dataset ``synthetic-fig7-flhc``: the same generator on the recipe ``fig7_flhc.json`` (designed in the tenth
+session of docs/fig7-fair-flhc.md: 3-D rules, weak signals, ``feature_scale`` 4.8, ``mirrored``), run with
+``FIG7_FLHC_SETTINGS`` (logistic regression, personalization to convergence): Fair-FL+HC gives the paper's
+five partitions at ``FIG7_FLHC_LAMBDAS``, whatever the training seed. Fair-FCA fails on it (IFCA's random
+initial models leave a cluster empty), so Fig. 7 uses one federation per algorithm until a single generator
+serves both.
+
 Per-client randomness depends on the seed and the client's name only.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -62,6 +71,18 @@ FIG7_LAMBDAS: dict[float, tuple[tuple[str, ...], tuple[str, ...]]] = {
     0.85: (("1", "3", "7", "8"), ("2", "4", "5", "6")),
     0.88: (("1", "3", "6", "7", "8"), ("2", "4", "5")),
     1.0: (("1", "3", "4", "6", "7", "8"), ("2", "5")),
+}
+
+
+# Fair-FL+HC's federation ``synthetic-fig7-flhc``: its recipe file, the run settings it was designed for
+# (personalization runs to each client's own optimum: full batch, 1500 epochs), and the λ that give the five.
+FIG7_FLHC_RECIPE_FILE = Path(__file__).with_name("fig7_flhc.json")
+FIG7_FLHC_SETTINGS: dict = {"model": "logreg", "n-train": 40000, "n-test": 200, "batch-size": 10_000_000,
+                            "warmup-rounds": 2, "personalize-epochs": 1500, "cluster-lr": 0.08,
+                            "normalize-distance": False}
+FIG7_FLHC_LAMBDAS: dict[float, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    0.0: FIG7_LAMBDAS[0.0], 0.2: FIG7_LAMBDAS[0.8], 0.36: FIG7_LAMBDAS[0.85], 0.46: FIG7_LAMBDAS[0.88],
+    1.0: FIG7_LAMBDAS[1.0],
 }
 
 
@@ -159,4 +180,10 @@ class Fig7:
         return ClientData.from_arrays(name, *parts)
 
 
+def flhc_recipe() -> Fig7Recipe:
+    """The recipe of ``synthetic-fig7-flhc`` (``fig7_flhc.json``)."""
+    return Fig7Recipe.from_mapping(json.loads(FIG7_FLHC_RECIPE_FILE.read_text()))
+
+
 DATASETS.register("synthetic-fig7")(Fig7())
+DATASETS.register("synthetic-fig7-flhc")(Fig7(flhc_recipe()))
