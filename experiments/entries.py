@@ -60,6 +60,10 @@ def acs(task: str, attribute: str, **extra) -> Federation:
     return Federation(f"{task.lower()}-{attribute}", data, needs)
 
 
+def _lambdas(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
+
 ADULT = Federation("adult-race", {"dataset": "adult", "attribute": "race", "adult-split": "race-skewed",
                                   "distance-threshold": REAL_DATA_THRESHOLD}, "adult")
 CORE_GRID = (f"strategy={','.join(PAPER_CORE)}",)
@@ -86,9 +90,6 @@ _add(Experiment("fig4", "Adult, race, 5 race-skewed clients: composition; accura
 _add(Experiment("fig5", "ACSEmployment-sex: adds FairFed and FairFed-AF to the comparison", "sweep",
                 (acs("ACSEmployment", "sex"),), (f"strategy={','.join(PAPER_CORE)},fairfed,fairfed-af",),
                 plot="accuracy-gap"))
-def _lambdas(values) -> str:
-    return ",".join(f"{v:g}" for v in values)
-
 
 # Fig. 7: both algorithms on synthetic-fig7 (Fair-FCA's five partitions), and Fair-FL+HC on the federation
 # designed for it (its five partitions); no single generator serves both yet (docs/fig7-fair-flhc.md).

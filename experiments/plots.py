@@ -134,6 +134,11 @@ def canonical_partition(clusters: Iterable[Iterable]) -> tuple[tuple, ...]:
     return tuple(sorted(tuple(sorted(c)) for c in clusters))
 
 
+def dataset_of(final: pd.DataFrame, default: str = "") -> str:
+    """The dataset name of a results table (its first row), or ``default`` when it has none."""
+    return str(final["dataset"].iloc[0]) if "dataset" in final.columns and len(final) else default
+
+
 def members_partition(members: Mapping) -> tuple[tuple, ...]:
     """A member -> cluster-label map (e.g. a strategy's client name -> cluster) as a canonical partition."""
     return canonical_partition([m for m, c in members.items() if c == label] for label in set(members.values()))
@@ -286,8 +291,7 @@ def plot_fig7(final: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Path
         ax.set_yticks(range(n), [str(v) for v in numbers])
         ax.set_xlabel("λ")
         ax.set_ylabel("client")
-        data = str(final["dataset"].iloc[0]) if "dataset" in final.columns and len(final) else tag
-        ax.set_title(display_name(strategy) + (f"\n{data}" if len(finals) > 1 else ""), fontsize=10)
+        ax.set_title(display_name(strategy) + (f"\n{dataset_of(final, tag)}" if len(finals) > 1 else ""), fontsize=10)
         ax.set_aspect("equal")
         for s in ax.spines.values():
             s.set_visible(False)

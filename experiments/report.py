@@ -216,9 +216,10 @@ def check_claim3(summary: pd.DataFrame | None, metric: str = "sp", comp: pd.Data
 
 
 def check_partition(claim: str, final: pd.DataFrame | None, strategy: str, expected, lam: float | None = None,
-                    offset: int = 0, why: str = "") -> Check:
-    """Holds iff the modal final partition over seeds of (strategy, λ) equals ``expected``."""
-    statement = f"{P.display_name(strategy)}{'' if lam is None else f' (λ={lam:g})'} clusters " \
+                    offset: int = 0, why: str = "", name: str = "") -> Check:
+    """Holds iff the modal final partition over seeds of (strategy, λ) equals ``expected``. ``name`` replaces the
+    strategy's display name in the statement."""
+    statement = f"{name or P.display_name(strategy)}{'' if lam is None else f' (λ={lam:g})'} clusters " \
                 f"{P.partition_text(expected)}"
     if final is None:
         return Check(claim, statement, cannot(why or "no results"))
@@ -286,10 +287,8 @@ def check_claim6(final: pd.DataFrame | None, why: str = "", strategies=("fair-fc
     for k, strategy in enumerate(strategies):
         tag = tags[k] if k < len(tags) else str(k)
         name = P.display_name(strategy) + where
-        for key, lam in (("lambda0", 0.0), ("lambda1", 1.0)):
-            c = check_partition(f"6{tag}{int(lam)}", final, strategy, FIG7_EXPECTED[key], lam, 1, why)
-            c.statement = c.statement.replace(P.display_name(strategy), name, 1)
-            checks.append(c)
+        checks.append(check_partition(f"6{tag}0", final, strategy, FIG7_EXPECTED["lambda0"], 0.0, 1, why, name))
+        checks.append(check_partition(f"6{tag}1", final, strategy, FIG7_EXPECTED["lambda1"], 1.0, 1, why, name))
         st_set = f"{name}: the intermediate λ give " + ", ".join(P.partition_text(p)
                                                                  for p in FIG7_EXPECTED["intermediate"])
         st_ord = f"{name}: in λ order (smallest λ → {P.partition_text(FIG7_EXPECTED['intermediate'][0])}) [INFERRED]"
@@ -829,7 +828,7 @@ def _fig7_block(fs: Mapping[str, pd.DataFrame]) -> list[str]:
     L = ["**Partitions** (modal over seeds; client number = partition id + 1)", "",
          "| algorithm | data | λ | partition | seeds | paper |", "|---|---|---|---|---|---|"]
     for final, strategy in ((f, s) for f in fs.values() for s in ("fair-fca", "fair-flhc")):
-        data = str(final["dataset"].iloc[0]) if "dataset" in final.columns and len(final) else ""
+        data = P.dataset_of(final)
         lams = sorted(float(v) for v in final.loc[final["strategy"] == strategy, "lambda"].unique())
         inter = [v for v in lams if 0 < v < 1]
         for lam in lams:
