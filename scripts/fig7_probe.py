@@ -90,8 +90,9 @@ def partition_changes(parts: dict[float, tuple]) -> list[tuple[float, tuple]]:
 def population_models(recipe: Fig7Recipe) -> np.ndarray:
     """Each client's logistic-regression optimum on its own distribution (n → ∞), rows in client order 1..8, columns
     (w, group weight, bias) as ``flatten`` orders a logreg model. Exact: within a group both classes are Gaussian with
-    one covariance σ²I, so the log-odds are w·x + b_g with w = (μ[g,1] − μ[g,0]) / σ² (the same in both groups for
-    every Fig. 7 client) and b_g = −(|μ[g,1]|² − |μ[g,0]|²) / (2σ²) + logit P(y=1|g); the group column gf·κ·g
+    one diagonal covariance diag(σ²) (σ per feature with ``axis_scales``), so the log-odds are w·x + b_g with
+    w = (μ[g,1] − μ[g,0]) / σ² (the same in both groups for every Fig. 7 client) and
+    b_g = −Σ (μ[g,1]² − μ[g,0]²) / (2σ²) + logit P(y=1|g); the group column gf·κ·g
     carries b_1 − b_0. Fair-FL+HC's personalized models approach these when personalization runs to convergence
     (full batch, enough epochs) on many samples; ``mirrored`` data remove the intercepts' own sampling noise."""
     ds, rows = Fig7(recipe), []
@@ -101,7 +102,7 @@ def population_models(recipe: Fig7Recipe) -> np.ndarray:
         w = (m[0, 1] - m[0, 0]) / var
         if not np.allclose(w, (m[1, 1] - m[1, 0]) / var):
             raise ValueError(f"client {name}: the two groups have different rules; no closed-form optimum")
-        b = [-(m[g, 1] @ m[g, 1] - m[g, 0] @ m[g, 0]) / (2 * var) + logit(spec.label_rate[g]) for g in (0, 1)]
+        b = [-np.sum((m[g, 1] ** 2 - m[g, 0] ** 2) / (2 * var)) + logit(spec.label_rate[g]) for g in (0, 1)]
         rows.append(np.concatenate([w, [(b[1] - b[0]) / (recipe.group_feature * recipe.feature_scale), b[0]]]))
     return np.array(rows)
 
@@ -109,7 +110,7 @@ def population_models(recipe: Fig7Recipe) -> np.ndarray:
 def population_sp_gap(theta: np.ndarray, spec, group_column: float) -> float:
     """The SP gap of the logreg ``theta`` (hard predictions) on the distribution ``spec`` (n → ∞)."""
     w, c, b = theta[:-2], theta[-2], theta[-1]
-    scale = spec.sigma * np.linalg.norm(w)
+    scale = np.linalg.norm(spec.sigma * w)
     rate = [sum(p_y * ndtr((w @ spec.means[g, y] + c * group_column * g + b) / scale)
                 for y, p_y in ((1, spec.label_rate[g]), (0, 1 - spec.label_rate[g]))) for g in (0, 1)]
     return abs(rate[0] - rate[1])

@@ -246,7 +246,7 @@ def test_recipe_third_dimension_turns_rules_about_x1_and_checks_its_fields():
     data = lifted.load_client(RunConfig.defaults(dataset="synthetic-fig7", n_train=50, n_test=10), 6, 0)
     assert data.x_train.shape == (50, 4)  # x1, x2, x3 and the group feature
     for bad, reason in [({"dimensions": 4}, "2 or 3"), ({"azimuths": {"7": 90}}, "set dimensions = 3"),
-                        ({"dimensions": 3, "offsets": {"7": [0.5, 0.5]}}, "dimensions = 3"),
+                        ({"dimensions": 3, "offsets": {"7": [0.5, 0.5]}}, "the recipe has 3 features"),
                         ({"angles": {"9": 10}}, "clients are")]:
         with pytest.raises(ValueError, match=reason):
             Fig7Recipe.from_mapping(bad)
@@ -364,3 +364,67 @@ def test_probe_population_line_and_its_preconditions(capsys):
         with pytest.raises(SystemExit):
             probe.main(["--recipe", str(FIG7_FLHC_RECIPE_FILE), "--population", "--set", "model=mlp"])
         assert "needs model=logreg, fairness-metric=sp" in capsys.readouterr().err
+
+
+def test_recipe_private_axes_give_each_listed_client_a_feature_of_its_own():
+    """private_axes = [6, 7, 8]: features x1, x6, x7, x8; a listed client's rule is cos t·x1 + sin t·(its axis),
+    1 and 3 share one axis, 2 and 5 shift along x1; axis_scales multiply each feature (means and σ), and
+    inconsistent fields are refused with the reason."""
+    from fairfl_flower.data.fig7 import Fig7, Fig7Recipe
+
+    recipe = Fig7Recipe(private_axes=["6", "7", "8"], axis_scales=[2.0, 1.0, 3.0, 1.0])
+    ds = Fig7(recipe)
+    assert recipe.num_features() == 4 and recipe.axes() == ["6", "7", "8"]
+    rule = ds.spec("7").means[0, 1] - ds.spec("7").means[0, 0]  # 2 · separation · u, scaled per axis
+    t = np.deg2rad(20.0)
+    np.testing.assert_allclose(rule, 2.0 * np.array([2 * np.cos(t), 0.0, 3 * np.sin(t), 0.0]), atol=1e-12)
+    np.testing.assert_allclose(ds.spec("7").sigma, [2.0, 1.0, 3.0, 1.0])
+    moved = ds.spec("2").means[1] - ds.spec("2").means[0]
+    np.testing.assert_allclose(moved, np.tile([-1.5 * 2.0, 0.0, 0.0, 0.0], (2, 1)), atol=1e-12)
+    assert (ds.spec("1").means[..., 1:] == 0).all()  # 180°: on x1 only, no axis needed
+    data = ds.load_client(RunConfig.defaults(dataset="synthetic-fig7", n_train=4000, n_test=10), 6, 0)
+    assert data.x_train.shape == (4000, 5)
+    np.testing.assert_allclose(data.x_train[:, :4].std(axis=0), [2 * 1.372, 1.0, 3 * 1.057, 1.0], rtol=0.05)
+    shared = Fig7Recipe(private_axes=["1", "3"], angle_13=120.0, angles={})
+    assert shared.axes() == ["1"] and Fig7(shared).spec("3").means.shape == (2, 2, 2)
+    for bad, reason in [({"private_axes": ["2"]}, "cannot have an axis"),
+                        ({"private_axes": ["6", "7"]}, "client 8's rule leaves x1"),
+                        ({"private_axes": ["6", "7", "8"], "dimensions": 3}, "leave dimensions = 2"),
+                        ({"private_axes": ["6", "7", "8"], "axis_scales": [1.0, 2.0]}, "must be 4 positive values"),
+                        ({"axis_scales": [1.0, -1.0]}, "must be 2 positive values"),
+                        ({"private_axes": ["6", "7", "8"], "offsets": {"7": [0.5, 0.5]}}, "has 4 features")]:
+        with pytest.raises(ValueError, match=reason):
+            Fig7Recipe.from_mapping(bad)
+
+
+PRIVATE_AXES_FILE = Path(__file__).resolve().parents[1] / "docs" / "fig7-private-axes.json"
+
+
+def test_private_axes_recipe_closed_form_and_fair_fca():
+    """docs/fig7-private-axes.json (twelfth session): the clients' exact optima follow a numeric fit also with
+    per-axis scales; on them Fair-FL+HC (raw Δ) gives the paper's five partitions in order; and real Fair-FCA
+    (logistic regression, cluster-lr 0.002) gives the five on seed 0 at λ = 0, 0.82, 0.86, 0.92, 0.96."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    from fairfl_flower.data.fig7 import Fig7
+
+    probe = load_probe()
+    recipe = probe.load_recipe(str(PRIVATE_AXES_FILE))
+    theta = probe.population_models(recipe)
+    cfg = RunConfig.defaults(dataset="synthetic-fig7", n_train=20000, n_test=10)
+    data = Fig7(recipe).load_client(cfg, 6, 0)  # client "7": its own axis, scaled
+    x = np.hstack([data.x_train.astype(np.float64), np.ones((len(data.y_train), 1))])
+    y = data.y_train.astype(np.float64)
+    f = lambda t: (np.logaddexp(0, x @ t).mean() - y @ (x @ t) / len(y), x.T @ (expit(x @ t) - y) / len(y))  # noqa: E731
+    fit = minimize(f, np.zeros(x.shape[1]), jac=True, method="BFGS", options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(fit, theta[6], atol=0.02)
+    delta, psi = probe.population_matrices(recipe)
+    parts = probe.flhc_partitions(delta, psi, RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7"),
+                                  np.round(np.arange(0, 1.0001, 0.01), 4))
+    changes = [p for _, p in probe.partition_changes(parts)]
+    assert changes == probe.PAPER
+    with recipe_in_use(recipe):
+        got = [probe.fca_partition(lam, 0, model="logreg", **{"cluster-lr": 0.002})
+               for lam in (0.0, 0.82, 0.86, 0.92, 0.96)]
+    assert got == probe.PAPER

@@ -34,6 +34,11 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   noise of their own (docs/fig7-fair-flhc.md, tenth session).
 * ``draw_seed`` (None by default: the run's seed) fixes the data draw, so that runs with different seeds share
   one federation, as they would a real dataset, and differ only in training (initial models, batch order).
+* ``private_axes`` (off by default) gives each listed client (of 1/3, 4, 6, 7, 8; 1 and 3 share one) a feature of its
+  own: features x1 and one per axis; a listed client's rule is cos(angle)·x1 + sin(angle)·(its axis), 2 and 5 shift
+  along x1. With ``axis_scales`` (one per feature, multiplying means and σ) every satellite's arm in Fair-FL+HC's
+  model space gets its own length, while what a converged model can predict, and so every loss and gap, stays the
+  same (docs/fig7-fair-flhc.md, twelfth session; ``docs/fig7-private-axes.json``).
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
@@ -107,6 +112,8 @@ class Fig7Recipe:
     shift_azimuth: float = 0.0  # degrees: the shift direction of 2, 5 turned about x1 (3-D only)
     feature_scale: float = 1.0  # every feature, the group column included, times this (see the module doc)
     draw_seed: int | None = None  # the seed of the data draw; None: the run's seed (see the module doc)
+    private_axes: list = field(default_factory=list)  # clients whose rule leaves x1 along an axis of its own
+    axis_scales: list = field(default_factory=list)  # per feature (group column excluded): times this; [] = all 1
 
     @classmethod
     def from_mapping(cls, values: dict) -> Fig7Recipe:
@@ -127,13 +134,46 @@ class Fig7Recipe:
             raise ValueError(f"Fig7Recipe.dimensions must be 2 or 3, got {self.dimensions!r}")
         if self.dimensions == 2 and (self.azimuths or self.shift_azimuth):
             raise ValueError("Fig7Recipe: azimuths and shift_azimuth turn rules out of the plane; set dimensions = 3")
+        if self.private_axes:
+            bad = sorted(set(self.private_axes) - set(PRIVATE_AXIS_CLIENTS))
+            if bad:
+                raise ValueError(f"Fig7Recipe.private_axes: {bad} cannot have an axis; valid: {PRIVATE_AXIS_CLIENTS}")
+            if self.dimensions != 2 or self.azimuths or self.shift_azimuth or self.shift_angle:
+                raise ValueError("Fig7Recipe: private_axes replace the shared x2 (and x3); leave dimensions = 2 and "
+                                 "azimuths, shift_azimuth and shift_angle unset")
+            for name in ("1", "3", *sorted(self.angles)):
+                angle = self.angle_13 if name in ("1", "3") else self.angles[name]
+                if name not in self.private_axes and np.sin(np.deg2rad(angle)) ** 2 > 1e-24:
+                    raise ValueError(f"Fig7Recipe: client {name}'s rule leaves x1 (angle {angle}°) but it has no "
+                                     f"axis; add it to private_axes")
+        features = self.num_features()
+        if self.axis_scales and (len(self.axis_scales) != features or not all(a > 0 for a in self.axis_scales)):
+            raise ValueError(f"Fig7Recipe.axis_scales must be {features} positive values (one per feature), "
+                             f"got {self.axis_scales!r}")
         named = set(self.azimuths) | set(self.offsets) | set(self.separations) | set(self.angles) | set(self.sizes)
         unknown = sorted(named - set(NAMES))
         if unknown:
             raise ValueError(f"Fig7Recipe: unknown clients {unknown}; clients are {NAMES}")
         for name, off in self.offsets.items():
-            if len(off) != self.dimensions:
-                raise ValueError(f"Fig7Recipe.offsets[{name!r}] has {len(off)} values; dimensions = {self.dimensions}")
+            if len(off) != features:
+                raise ValueError(f"Fig7Recipe.offsets[{name!r}] has {len(off)} values; the recipe has {features} "
+                                 f"features")
+
+    def axes(self) -> list[str]:
+        """The clients owning each feature after x1 when ``private_axes`` is set (1 and 3 share one), else []."""
+        out: list[str] = []
+        for name in self.private_axes:
+            owner = "1" if name in ("1", "3") else name
+            if owner not in out:
+                out.append(owner)
+        return out
+
+    def num_features(self) -> int:
+        """Features before the group column: ``dimensions``, or x1 plus one per private axis."""
+        return 1 + len(self.axes()) if self.private_axes else self.dimensions
+
+
+PRIVATE_AXIS_CLIENTS = ["1", "3", "4", "6", "7", "8"]
 
 
 def _direction(deg: float, azimuth: float = 0.0, dimensions: int = 2) -> np.ndarray:
@@ -153,16 +193,29 @@ class Fig7:
     def spec(self, name: str) -> GaussianClient:
         r = self.recipe
         angle = r.angle_13 if name in ("1", "3") else r.angles.get(name, 0.0)
-        u = _direction(angle, r.azimuths.get(name, 0.0), r.dimensions)
+        features = r.num_features()
+        if r.private_axes:
+            u = np.zeros(features)
+            u[0] = np.cos(np.deg2rad(angle))
+            owner = "1" if name in ("1", "3") else name
+            if owner in r.axes():
+                u[1 + r.axes().index(owner)] = np.sin(np.deg2rad(angle))
+        else:
+            u = _direction(angle, r.azimuths.get(name, 0.0), r.dimensions)
         sep = r.separations.get(name, r.separation)
-        means = np.zeros((2, 2, r.dimensions))  # [group, label, feature]
+        means = np.zeros((2, 2, features))  # [group, label, feature]
         means[:, 1] = sep * u
         means[:, 0] = -sep * u
         if name in r.offsets:
             means += np.asarray(r.offsets[name], dtype=float)
         if name in ("2", "5"):
-            means[1, :] -= r.shift * _direction(angle + r.shift_angle, r.shift_azimuth, r.dimensions)
-        return GaussianClient(means=means * r.feature_scale, sigma=r.sigma * r.feature_scale,
+            if r.private_axes:
+                means[1, :, 0] -= r.shift * np.cos(np.deg2rad(angle))
+            else:
+                means[1, :] -= r.shift * _direction(angle + r.shift_angle, r.shift_azimuth, r.dimensions)
+        scale = r.feature_scale * (np.asarray(r.axis_scales, dtype=float) if r.axis_scales else 1.0)
+        sigma = r.sigma * scale
+        return GaussianClient(means=means * scale, sigma=sigma if np.ndim(sigma) else float(sigma),
                               group_rate=r.group_rate, label_rate=(r.label_rate, r.label_rate))
 
     def load_client(self, cfg, index: int, seed: int) -> ClientData:

@@ -25,7 +25,7 @@ from fairfl_flower.data import DATASETS, ClientData
 @dataclass(frozen=True)
 class GaussianClient:
     means: np.ndarray  # shape (2 groups, 2 labels, dim)
-    sigma: float
+    sigma: float | np.ndarray  # one standard deviation, or one per feature (axis-aligned)
     group_rate: float  # P(g = a)
     label_rate: tuple[float, float]  # P(y = 1 | g = a), P(y = 1 | g = b)
 
