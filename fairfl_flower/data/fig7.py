@@ -38,7 +38,7 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   own: features x1 and one per axis; a listed client's rule is cos(angle)·x1 + sin(angle)·(its axis), 2 and 5 shift
   along x1. With ``axis_scales`` (one per feature, multiplying means and σ) every satellite's arm in Fair-FL+HC's
   model space gets its own length, while what a converged model can predict, and so every loss and gap, stays the
-  same (docs/fig7-fair-flhc.md, twelfth session; ``docs/fig7-private-axes.json``).
+  same (docs/fig7-fair-flhc.md, twelfth session; ``docs/fig7-private-axes*.json``).
 
 Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
 paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
