@@ -1,4 +1,4 @@
-"""Client-side routines: local training (plain, proximal, MAML) and evaluation with group counts.
+"""Client-side routines: local training (plain, proximal, MAML, exact Newton for the logistic regression) and evaluation with group counts.
 
 Training routines are found by name (the ``routine`` key of a train message's config) in ``ROUTINES``;
 each has the signature ``routine(params, data, conf, rng) -> (params, mean_train_loss)``.
@@ -6,4 +6,4 @@ each has the signature ``routine(params, data, conf, rng) -> (params, mean_train
 
 from clients.routines import ROUTINES  # noqa: F401
 
-from clients import maml  # noqa: E402,F401  # isort: skip
+from clients import maml, newton  # noqa: E402,F401  # isort: skip

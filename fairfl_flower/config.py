@@ -125,6 +125,7 @@ class RunConfig:
     lam: float = key(_range(0, 1))
     warmup_rounds: int = key(_range(0))
     personalize_epochs: int = key(_range(1))
+    personalize_solver: str = key(_one_of("sgd", "newton"))
     distance_threshold: float = key(_range(0, lo_open=True))
     normalize_distance: bool = key()
     linkage: str = key(_one_of("ward", "average", "complete", "single"))
@@ -159,6 +160,9 @@ class RunConfig:
             if check is not None and (problem := check(value)) is not None:
                 raise ConfigError(f"config key {name}={value!r}: {problem}")
             values[f.name] = value
+        if values["personalize_solver"] == "newton" and values["model"] != "logreg":
+            raise ConfigError('config key personalize-solver="newton" fits the logistic regression only; '
+                              'set model="logreg", or personalize-solver="sgd"')
         return cls(**values)
 
     @classmethod

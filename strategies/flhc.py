@@ -13,7 +13,8 @@ Algorithm 2 (SPEC §3.2):
   rounds 1 .. T_0 (``warmup-rounds``): FedAvg over all clients (the clustered recipe: ``cluster-lr``,
      ``cluster-local-epochs``) -> θ^{T_0};
   round T_0 + 1, inside ``configure_train``:
-     personalization — one train exchange: every client trains θ^{T_0} for ``personalize-epochs`` epochs -> θ_i;
+     personalization — one train exchange: every client trains θ^{T_0} for ``personalize-epochs`` epochs -> θ_i
+        (``personalize-solver = "newton"``: θ_i is the client's exact logistic-regression optimum instead);
      cross-evaluation — one evaluate exchange: every client receives all N personalized models (ArrayRecords
         ``personalized/<client name>``, ``split = "train"``) and reports each one's group counts;
      D by Eq. (2) (``distance_matrix``), then ``scipy.cluster.hierarchy.linkage(squareform(D), method=linkage)``
@@ -23,7 +24,7 @@ Algorithm 2 (SPEC §3.2):
   rounds T_0 + 1 .. T: FedAvg inside each cluster (sample-weighted, partition order). Each client deploys its
      cluster's model (the global model before clustering, when its cluster is reported as empty).
 
-Hyper-parameters (run config, defaults in pyproject): ``warmup-rounds`` T_0 = 5; ``personalize-epochs`` = 1;
+Hyper-parameters (run config, defaults in pyproject): ``warmup-rounds`` T_0 = 5; ``personalize-epochs`` = 1; ``personalize-solver`` = sgd;
 ``distance-threshold`` δ = 0.35; ``normalize-distance`` = true; ``linkage`` = ward; ``lambda`` λ' = 0
 (fair-flhc only); ``fairness-metric`` = sp; ``cluster-lr`` = 0.05, ``cluster-local-epochs`` = 1, ``batch-size`` = 32.
 
@@ -115,6 +116,8 @@ class FLHC(ClusterModels):
         """Personalize θ^{T_0} on every client, cross-evaluate, cluster by Eq. (2) (Algorithm 2, lines 3–8)."""
         start = self.models[0]
         conf = self.train_config(server_round, epochs=self.cfg.personalize_epochs)
+        if self.cfg.personalize_solver == "newton":
+            conf["routine"] = "newton"  # the client's exact logistic optimum (clients/newton.py)
         personal = self.exchange(grid, self.broadcast(MessageType.TRAIN, {protocol.ARRAYS: start, protocol.CONFIG: conf}))
         require_all(self.federation, personal, "personalization")
         names = [r.name for r in personal]  # partition order

@@ -35,6 +35,8 @@ def test_unknown_strategy_lists_valid_names():
         ({"attribute": "age"}, "must be one of: sex, race"),
         ({"download": "maybe"}, "true or false"),
         ({"seed": "1"}, "must be a whole number"),
+        ({"personalize-solver": "lbfgs"}, "must be one of: sgd, newton"),
+        ({"personalize-solver": "newton"}, 'fits the logistic regression only; set model="logreg"'),
     ],
 )
 def test_bad_values_are_refused_with_the_valid_range(overrides, message):

@@ -167,3 +167,18 @@ def test_flhc_before_clustering_is_fedavg_with_the_clustered_recipe():
     assert not flhc.clustered and flhc.final_partition() is None
     for k in PARAM_NAMES:
         assert np.array_equal(flhc.models[0][k].numpy(), arrays[k].numpy())
+
+
+def test_newton_personalization_gives_each_client_its_own_optimum_whatever_the_warm_up():
+    """``personalize-solver = "newton"``: the personalization messages ask for the ``newton`` routine, and Δ no
+    longer depends on the warm-up model (its rounds and learning rate): every θ_i is client i's exact logistic optimum."""
+    base = RunConfig.defaults(strategy="flhc", model="logreg", **{**PLANTED, "personalize-solver": "newton",
+                                                                 "num-server-rounds": 4})
+    short, grid = run_inprocess(base.replace(warmup_rounds=1))
+    other, _ = run_inprocess(base.replace(warmup_rounds=3, cluster_lr=0.2))  # another warm-up model
+    routines = {m.content.config_records[protocol.CONFIG]["routine"] for m in grid.sent
+                if m.metadata.message_type == MessageType.TRAIN
+                and m.content.config_records[protocol.CONFIG]["server-round"] == 2}
+    assert routines == {"newton", "sgd"}  # personalization, then that round's per-cluster training
+    np.testing.assert_allclose(short.delta, other.delta, atol=1e-4)
+    assert sorted(short.final_partition().values()) == TYPES

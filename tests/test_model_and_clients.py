@@ -6,6 +6,7 @@ import torch
 
 from clients.evaluate import evaluate
 from clients.maml import maml_step
+from clients.newton import newton_logreg
 from clients.sgd import batches, local_sgd
 from fairfl_flower.config import RunConfig
 from fairfl_flower.model import (
@@ -143,3 +144,34 @@ def test_evaluation_counts_add_up():
     assert ev.counts.pos.sum() == pred.sum()
     assert ev.accuracy == pytest.approx(float((pred == y).mean()))
     assert ev.counts.accuracy == pytest.approx(ev.accuracy)
+
+
+def test_newton_finds_the_logistic_optimum_from_any_start():
+    """The ``newton`` routine ends at the unique minimizer of the mean BCE (scipy's BFGS as the oracle), whatever
+    model it starts from, with a zero gradient; it refuses the MLP, naming the fix."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((3000, 3)) * [1.0, 8.0, 0.3]).astype(np.float32)  # badly scaled, as Fig. 7's
+    y = (rng.random(3000) < expit(x @ [1.0, -0.2, 2.0] + 0.5)).astype(np.float32)
+    xt = np.hstack([x.astype(np.float64), np.ones((len(y), 1))])
+
+    def f(t):
+        z = xt @ t
+        return np.logaddexp(0, z).mean() - y @ z / len(y), xt.T @ (expit(z) - y) / len(y)
+
+    oracle = minimize(f, np.zeros(4), jac=True, method="BFGS", options={"gtol": 1e-12}).x
+    fits = []
+    for seed in (0, 1):
+        start = init_params(3, 1, seed=seed, kind="logreg")
+        start["fc.weight"] *= 50  # far from the optimum
+        fit, loss, steps = newton_logreg(start, x, y)
+        theta = flatten(fit)
+        np.testing.assert_allclose(theta, oracle, atol=1e-5)
+        assert loss == pytest.approx(f(oracle)[0], abs=1e-9) and steps < 50
+        assert np.abs(loss_and_grads(fit, x, y)[1]["fc.weight"]).max() < 1e-4
+        fits.append(theta)
+    np.testing.assert_allclose(fits[0], fits[1], atol=1e-6)
+    with pytest.raises(ValueError, match='set model = "logreg", or personalize-solver = "sgd"'):
+        newton_logreg(init_params(3, 4, seed=0), x, y)
