@@ -87,12 +87,23 @@ def query(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     _, conf, data, partition_id = _setup(msg, context)
+    models = dict(msg.content.array_records)
+    routine = ROUTINES.get(str(conf.get("routine", "sgd")))
+    if len(models) > 1:  # several models (IFCA restarts): each trained alike, returned by name
+        if protocol.ARRAYS not in models or conf.get("keep-as", ""):
+            raise ValueError(f"a train message with several models needs one under {protocol.ARRAYS!r} and no "
+                             f"keep-as; got {sorted(models)}")
+        trained = {k: routine(from_record(m), data, conf, _rng(conf, data.name, "train" if k == protocol.ARRAYS
+                                                                else f"train/{k}")) for k, m in models.items()}
+        loss = float(np.mean([t[1] for t in trained.values()]))
+        return _reply(msg, partition_id, data.name, {
+            **{k: to_record(p) for k, (p, _) in trained.items()},
+            protocol.METRICS: MetricRecord({protocol.NUM_EXAMPLES: len(data.y_train), "train-loss": loss})})
     start = None
     if conf.get("model-from", "message") == "state":
         start = _load_state(context, conf, str(conf["keep-as"]))
     if start is None:
-        start = msg.content.array_records[protocol.ARRAYS]
-    routine = ROUTINES.get(str(conf.get("routine", "sgd")))
+        start = models[protocol.ARRAYS]
     params, train_loss = routine(from_record(start), data, conf, _rng(conf, data.name, "train"))
     record = to_record(params)
     if conf.get("keep-as", ""):

@@ -122,6 +122,7 @@ class RunConfig:
     synthetic_sigma: float = key(_range(0, lo_open=True))
     # --- clustered FL (IFCA / Fair-FCA, FL+HC / Fair-FL+HC, CFL) ---
     num_clusters: int = key(_range(1))
+    ifca_restarts: int = key(_range(1))
     lam: float = key(_range(0, 1))
     warmup_rounds: int = key(_range(0))
     personalize_epochs: int = key(_range(1))

@@ -8,8 +8,9 @@ server -> client
   any number of ArrayRecords, each one model (``model.to_record``).
 
   query    (handshake)  no model; the client loads its partition and reports sizes.
-  train    exactly one model under ``arrays`` (or ``model-from = "state"``: the client's own stored model,
-           the message model then only initialises it); keys ``routine`` (sgd | maml, see
+  train    one model under ``arrays`` (or ``model-from = "state"``: the client's own stored model,
+           the message model then only initialises it), or several (IFCA restarts: ``arrays``,
+           ``restart-1``, ...; no state), each trained alike and returned under its name; keys ``routine`` (sgd | maml, see
            ``clients.ROUTINES``), ``lr``, ``epochs``, ``batch-size`` and routine extras
            (``proximal-mu``, ``maml-*``); ``keep-as`` stores the trained model in the client's state
            under that slot name; ``return-model = False`` keeps it off the reply.
@@ -19,7 +20,7 @@ server -> client
 
 client -> server (every reply)
   ``client``  ConfigRecord: ``partition-id`` and ``name`` (the stable key of all per-client state).
-  train    ``arrays`` (the trained model, unless not asked for) and ``metrics``:
+  train    ``arrays`` (the trained model, unless not asked for; several: each by name) and ``metrics``:
            ``num-examples``, ``train-loss``.
   evaluate one MetricRecord per evaluated model, named like the ArrayRecord (or the state slot):
            ``num-examples``, ``loss``, ``accuracy``, ``cell-n`` and ``cell-pos`` (flat [g0y0, g0y1,

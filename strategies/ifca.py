@@ -21,12 +21,21 @@ models (step 1 again, in ``configure_evaluate``) and each client evaluates its c
 split. That assignment is kept: the next round trains with it instead of asking again (same models, same
 training data, so the same answer), so an evaluated round costs one assignment exchange, not two.
 
+Restarts (SPEC §2.3, "a few random restarts, keeping the run with the lowest average loss"): with
+``ifca-restarts`` R > 1, R independent IFCA runs (k models each) go side by side through the same rounds.
+Each assignment exchange evaluates all R·k models (``cluster-{r·k+j}``); each train message carries one model
+per restart (restart r under ``restart_key(r)``); each restart averages its own clusters. The restart with the
+lowest mean Eq. (1) objective, (1/N)·Σ_i min_j [(1 − λ)F_i(θ_rj) + λΦ_i(θ_rj)], is the one logged and deployed,
+chosen again at every assignment (so the last one, on the final models, decides). R = 1 is plain IFCA.
+
 Hyper-parameters (run config, defaults in pyproject): ``num-clusters`` k = 2; ``lambda`` λ = 0 (fair-fca
-only); ``fairness-metric`` = sp; ``cluster-lr`` = 0.05, ``cluster-local-epochs`` = 1, ``batch-size`` = 32.
-The k initial models are independent PyTorch-default initialisations (``init_params(offset=j)``, SPEC §2.3).
+only); ``fairness-metric`` = sp; ``cluster-lr`` = 0.05, ``cluster-local-epochs`` = 1, ``batch-size`` = 32;
+``ifca-restarts`` R = 1. The R·k initial models are independent PyTorch-default initialisations
+(``init_params(offset=r·k+j)``, SPEC §2.3).
 
 Client contract: evaluate messages with several ArrayRecords return one MetricRecord per model, named
-alike (loss, counts), on the split asked for; train replies carry ``arrays`` and ``metrics["num-examples"]``.
+alike (loss, counts), on the split asked for; a train message's models are each trained and returned under
+their names (``arrays``, ``restart-1``, ...), with ``metrics["num-examples"]``.
 
 ``ClusterModels`` (below) is the part shared with FL+HC (``strategies/flhc.py``): a model per cluster, a
 client -> cluster map keyed by client name, per-cluster train messages and averages, and deployment of
@@ -38,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy.strategy_utils import (
     aggregate_arrayrecords,
@@ -57,6 +66,11 @@ from strategies.base import FederatedStrategy, Federation
 def cluster_key(j: int) -> str:
     """The ArrayRecord / MetricRecord name of cluster model j in an assignment exchange."""
     return f"cluster-{j}"
+
+
+def restart_key(r: int) -> str:
+    """The ArrayRecord name of restart r's model in a train message and its reply (restart 0: ``arrays``)."""
+    return protocol.ARRAYS if r == 0 else f"restart-{r}"
 
 
 def assignment_costs(losses: np.ndarray, gaps: np.ndarray, lam: float) -> np.ndarray:
@@ -129,38 +143,73 @@ class IFCA(ClusterModels):
         self.name = self.fair_name if cfg.strategy == self.fair_name else IFCA.name
         self.lam = cfg.lam if self.name == self.fair_name else 0.0
         self.gap = METRICS.get(cfg.fairness_metric)
-        self.models = {j: to_record(self.init_params(offset=j)) for j in range(cfg.num_clusters)}
+        k = cfg.num_clusters
+        self.runs = [{j: to_record(self.init_params(offset=r * k + j)) for j in range(k)}
+                     for r in range(cfg.ifca_restarts)]  # restart -> its k cluster models
+        self.run_members: list[dict[str, int]] = [{} for _ in self.runs]  # restart -> client name -> cluster
+        self.objectives = np.zeros(len(self.runs))  # mean Eq. (1) objective of each restart's latest assignment
+        self.best = 0  # the restart logged and deployed (lowest objective)
+        self.models = self.runs[0]
         self.train_assignments: dict[int, dict[str, int]] = {}  # round -> the assignment it trained with
         self.costs: np.ndarray | None = None  # Eq. (1) objective of the latest assignment, [client, cluster]
         self._version = 0  # bumped whenever the cluster models change
         self._assigned_version = -1  # the model version ``members`` was computed on
 
     def assign_clients(self, grid: Grid, server_round: int) -> dict[str, int]:
-        """Eq. (1) on the current models: one evaluate exchange on the clients' training data."""
+        """Eq. (1) on the current models of every restart: one evaluate exchange on the clients' training data;
+        then the restart with the lowest mean objective becomes ``models`` / ``members``."""
         if self._assigned_version == self._version:
             return self.members
-        records: dict = {cluster_key(j): m for j, m in self.models.items()}
+        k = self.cfg.num_clusters
+        records: dict = {cluster_key(r * k + j): m for r, run in enumerate(self.runs) for j, m in run.items()}
         records[protocol.CONFIG] = self.eval_config(server_round, split="train")
         replies = self.exchange(grid, self.broadcast(MessageType.EVALUATE, records))
         require_all(self.federation, replies, "cluster assignment")
-        losses = np.empty((len(replies), len(self.models)))
-        gaps = np.empty_like(losses)
-        for i, reply in enumerate(replies):
-            for j in self.models:
-                ev = protocol.read_evaluation(reply.metrics[cluster_key(j)])
-                losses[i, j], gaps[i, j] = ev.loss, self.gap(ev.counts)
-        self.costs = assignment_costs(losses, gaps, self.lam)
-        choice = assign(losses, gaps, self.lam)
-        self.members = {r.name: int(j) for r, j in zip(replies, choice, strict=True)}
+        costs = []
+        for r in range(len(self.runs)):
+            losses = np.empty((len(replies), k))
+            gaps = np.empty_like(losses)
+            for i, reply in enumerate(replies):
+                for j in range(k):
+                    ev = protocol.read_evaluation(reply.metrics[cluster_key(r * k + j)])
+                    losses[i, j], gaps[i, j] = ev.loss, self.gap(ev.counts)
+            costs.append(assignment_costs(losses, gaps, self.lam))
+            choice = assign(losses, gaps, self.lam)
+            self.run_members[r] = {reply.name: int(j) for reply, j in zip(replies, choice, strict=True)}
+        self.objectives = np.array([c.min(axis=1).mean() for c in costs])
+        self.best = int(np.argmin(self.objectives))  # ties -> the lowest restart
+        self.models, self.members, self.costs = self.runs[self.best], self.run_members[self.best], costs[self.best]
         self._assigned_version = self._version
         return self.members
+
+    def cluster_train_messages(self, server_round: int) -> list[Message]:
+        """Each client trains, in every restart, the model of the cluster it joined there."""
+        conf = self.train_config(server_round)
+        return [self.message(c, MessageType.TRAIN, {**{restart_key(r): run[self.run_members[r][c.name]]
+                                                       for r, run in enumerate(self.runs)}, protocol.CONFIG: conf})
+                for c in self.federation.clients]
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         self.train_assignments[server_round] = dict(self.assign_clients(grid, server_round))
         return self.cluster_train_messages(server_round)
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        metrics = self.aggregate_clusters(replies)
+        """Per restart, each non-empty cluster's model becomes its members' weighted average (partition order)."""
+        parsed = parse_replies(replies)
+        if not parsed:
+            return None, None
+        require_all(self.federation, parsed, "train")
+        contents = [r.message.content for r in parsed]
+        validate_message_reply_consistency(contents, protocol.NUM_EXAMPLES, check_arrayrecord=len(self.runs) == 1)
+        for r, run in enumerate(self.runs):
+            for j in sorted(set(self.run_members[r].values())):
+                run[j] = aggregate_arrayrecords(
+                    [RecordDict({protocol.ARRAYS: p.arrays[restart_key(r)], protocol.METRICS: p.metrics[protocol.METRICS]})
+                     for p in parsed if self.run_members[r][p.name] == j], protocol.NUM_EXAMPLES)
+        metrics = aggregate_metricrecords(contents, protocol.NUM_EXAMPLES)
+        metrics["cluster-sizes"] = [sum(1 for v in self.members.values() if v == j) for j in sorted(self.models)]
+        if len(self.runs) > 1:
+            metrics["restart"] = self.best
         self._version += 1
         return None, metrics
 

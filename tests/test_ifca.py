@@ -17,7 +17,7 @@ from fairfl_flower.model import PARAM_NAMES, from_record, init_params, to_record
 from fairfl_flower.server_app import connect
 from strategies import STRATEGIES
 from strategies.base import ClientInfo, Federation
-from strategies.ifca import IFCA, assign, assignment_costs, cluster_key
+from strategies.ifca import IFCA, assign, assignment_costs, cluster_key, restart_key
 from tests.inprocess import InProcessGrid, run_inprocess
 
 NAMES = ["AL", "AK", "AZ"]
@@ -96,7 +96,7 @@ def test_eq1_objective_and_argmin_with_ties_to_the_lowest_index():
 ])
 def test_configure_train_assigns_by_eq1_and_sends_each_client_only_its_cluster_model(strategy, lam, expected):
     s = make(strategy, **{"lambda": lam})
-    s.models = {0: constant_record(0.0), 1: constant_record(1.0)}
+    s.runs = [{0: constant_record(0.0), 1: constant_record(1.0)}]
     grid = ScriptedGrid(s.federation, TABLE)
     msgs = list(s.configure_train(1, None, ConfigRecord(), grid))
     # the assignment exchange: every client gets both models, evaluated on its TRAINING split
@@ -126,7 +126,7 @@ def train_reply(msg, client, value):
 
 def test_per_cluster_weighted_average_by_hand_bit_identical_in_any_order_and_empty_cluster_kept():
     s = make("fair-fca", **{"lambda": 1.0, "num-clusters": 3})
-    s.models = {0: constant_record(0.0), 1: constant_record(1.0), 2: constant_record(7.0)}
+    s.runs = [{0: constant_record(0.0), 1: constant_record(1.0), 2: constant_record(7.0)}]
     table = {**TABLE, **{(n, 2): (9.0, 0.9) for n in NAMES}}  # nobody picks cluster 2
     msgs = {m.metadata.dst_node_id: m for m in s.configure_train(1, None, ConfigRecord(), ScriptedGrid(s.federation, table))}
     assert s.members == {"AL": 1, "AK": 0, "AZ": 0}
@@ -143,7 +143,7 @@ def test_per_cluster_weighted_average_by_hand_bit_identical_in_any_order_and_emp
     for seed in range(5):
         shuffled = replies[:]
         random.Random(seed).shuffle(shuffled)
-        s.models = {0: constant_record(0.0), 1: constant_record(1.0), 2: constant_record(7.0)}
+        s.runs = [{0: constant_record(0.0), 1: constant_record(1.0), 2: constant_record(7.0)}]
         s.aggregate_train(1, shuffled)
         for j in s.models:
             for k in PARAM_NAMES:
@@ -152,7 +152,7 @@ def test_per_cluster_weighted_average_by_hand_bit_identical_in_any_order_and_emp
 
 def test_deployed_assignment_is_recomputed_at_evaluation_and_reused_by_the_next_round():
     s = make("fair-fca", **{"lambda": 0.5})
-    s.models = {0: constant_record(0.0), 1: constant_record(1.0)}
+    s.runs = [{0: constant_record(0.0), 1: constant_record(1.0)}]
     s.num_rounds = 1
     grid = ScriptedGrid(s.federation, TABLE)
     msgs = list(s.configure_evaluate(1, None, ConfigRecord(), grid))
@@ -219,3 +219,57 @@ def test_cluster_models_start_independent():
     firsts = [s.models[j]["fc1.weight"].numpy() for j in range(3)]
     assert not np.array_equal(firsts[0], firsts[1]) and not np.array_equal(firsts[1], firsts[2])
     np.testing.assert_array_equal(firsts[0], to_record(s.init_params())["fc1.weight"].numpy())  # FedAvg's init
+
+
+# ---------------------------------------------------------------------------------------- restarts (SPEC §2.3)
+def test_restarts_assign_each_restart_by_eq1_and_deploy_the_lowest_mean_objective():
+    """Two restarts of k = 2 on hand-built replies: models ``cluster-0..3`` in one assignment exchange; each
+    restart assigns by Eq. (1); the restart of lowest mean objective becomes ``members``; every train message
+    carries one model per restart; each restart averages its own clusters by hand."""
+    s = make("fair-fca", **{"lambda": 0.5, "ifca-restarts": 2})
+    s.runs = [{0: constant_record(0.0), 1: constant_record(1.0)}, {0: constant_record(2.0), 1: constant_record(3.0)}]
+    table = {**TABLE,  # restart 0 as before; restart 1: AL and AK better off in its cluster 0, AZ in its cluster 1
+             ("AL", 2): (0.10, 0.12), ("AL", 3): (0.90, 0.88), ("AK", 2): (0.20, 0.00), ("AK", 3): (0.70, 0.68),
+             ("AZ", 2): (0.80, 0.80), ("AZ", 3): (0.30, 0.12)}  # gaps that 50 + 50 counts give exactly
+    msgs = {m.metadata.dst_node_id: m for m in s.configure_train(1, None, ConfigRecord(), ScriptedGrid(s.federation, table))}
+    objectives = [np.mean([min(0.5 * table[(n, 2 * r + j)][0] + 0.5 * table[(n, 2 * r + j)][1] for j in (0, 1))
+                           for n in NAMES]) for r in (0, 1)]
+    np.testing.assert_allclose(s.objectives, objectives, atol=1e-12)
+    assert s.best == 1 and s.run_members == [{"AL": 1, "AK": 1, "AZ": 0}, {"AL": 0, "AK": 0, "AZ": 1}]
+    assert s.members == s.run_members[1] and {n: s.cluster_of(n) for n in NAMES} == s.run_members[1]
+    for c in s.federation.clients:
+        records = msgs[c.node_id].content.array_records
+        assert sorted(records) == sorted([restart_key(0), restart_key(1)]) == ["arrays", "restart-1"]
+        for r in (0, 1):
+            got = from_record(records[restart_key(r)])["fc1.bias"]
+            np.testing.assert_array_equal(got, 2.0 * r + s.run_members[r][c.name])
+    values = {"AL": 1.0, "AK": 2.0, "AZ": 4.0}
+    replies = []
+    for c in s.federation.clients:
+        content = RecordDict({restart_key(r): constant_record(values[c.name] + 10 * r) for r in (0, 1)})
+        content[protocol.METRICS] = MetricRecord({protocol.NUM_EXAMPLES: c.n_train, "train-loss": values[c.name]})
+        content[protocol.CLIENT] = protocol.identity(c.partition_id, c.name)
+        replies.append(Message(content, reply_to=msgs[c.node_id]))
+    _, metrics = s.aggregate_train(1, replies)
+    expected = [{0: 4.0, 1: (100 * 1.0 + 300 * 2.0) / 400}, {0: 10 + (100 * 1.0 + 300 * 2.0) / 400, 1: 14.0}]
+    for r, run in enumerate(s.runs):
+        for j, value in expected[r].items():
+            np.testing.assert_allclose(from_record(run[j])["fc1.bias"], value, rtol=1e-6)
+    assert metrics["restart"] == 1 and metrics["cluster-sizes"] == [2, 1]
+
+
+def test_restart_zero_is_the_plain_run_and_the_best_restart_is_deployed():
+    """Whole runs: with ``ifca-restarts`` = 3, restart 0 follows the plain run (R = 1) bit for bit, the other
+    restarts start from other models, and the logged and deployed clusters are those of the lowest objective."""
+    cfg = RunConfig.defaults(strategy="fair-fca", **PLANTED, **{"lambda": 0.3})
+    plain, _ = run_inprocess(cfg)
+    many, _ = run_inprocess(cfg.replace(ifca_restarts=3))
+    for j in plain.models:
+        for k in PARAM_NAMES:
+            assert np.array_equal(many.runs[0][j][k].numpy(), plain.models[j][k].numpy())
+    assert not np.array_equal(many.runs[1][0]["fc1.weight"].numpy(), many.runs[0][0]["fc1.weight"].numpy())
+    assert many.run_members[0] == plain.members
+    assert many.best == int(np.argmin(many.objectives)) and many.members == many.run_members[many.best]
+    final = {r["client"]: r["cluster"] for r in many.rows if r["round"] == PLANTED["num-server-rounds"]}
+    assert final == many.run_members[many.best]
+    assert sorted(many.final_partition().values()) == sorted(TYPES.values())
