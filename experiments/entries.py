@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fairfl_flower.data.fig7 import FIG7_FLHC_LAMBDAS, FIG7_FLHC_SETTINGS, FIG7_LAMBDAS
+from fairfl_flower.data.fig7 import FIG7_FCA_LAMBDAS, FIG7_FCA_SETTINGS, FIG7_FLHC_LAMBDAS, FIG7_FLHC_SETTINGS
 
 PAPER_CORE = ("standalone", "fedavg", "maml-fl", "ifca", "fedprox", "flhc", "cfl")  # Figs. 1-4
 FAIR_LAMBDAS = "0.25,0.5,0.75"  # SPEC §8 item 2: the Fig. 8 sweep (λ = 0 is IFCA / FL+HC itself)
@@ -91,13 +91,13 @@ _add(Experiment("fig5", "ACSEmployment-sex: adds FairFed and FairFed-AF to the c
                 (acs("ACSEmployment", "sex"),), (f"strategy={','.join(PAPER_CORE)},fairfed,fairfed-af",),
                 plot="accuracy-gap"))
 
-# Fig. 7: both algorithms on synthetic-fig7 (Fair-FCA's five partitions), and Fair-FL+HC on the federation
-# designed for it (its five partitions); no single generator serves both yet (docs/fig7-fair-flhc.md).
+# Fig. 7: both algorithms on the one generator synthetic-fig7, each with its own settings and λ (fairfl_flower/data/fig7.py).
 _add(Experiment("fig7", "synthetic 8 clients: cluster memberships of Fair-FCA and Fair-FL+HC for each λ", "sweep",
-                (Federation("fig7", {"dataset": "synthetic-fig7"}, "none"),
-                 Federation("flhc", {"dataset": "synthetic-fig7-flhc", **FIG7_FLHC_SETTINGS}, "none",
+                (Federation("fca", {"dataset": "synthetic-fig7", **FIG7_FCA_SETTINGS}, "none",
+                            (f"strategy=fair-fca; lambda={_lambdas(FIG7_FCA_LAMBDAS)}",)),
+                 Federation("flhc", {"dataset": "synthetic-fig7", **FIG7_FLHC_SETTINGS}, "none",
                             (f"strategy=fair-flhc; lambda={_lambdas(FIG7_FLHC_LAMBDAS)}",))),
-                (f"strategy=fair-fca,fair-flhc; lambda={_lambdas(FIG7_LAMBDAS)}",), plot="fig7"))
+                plot="fig7"))
 _add(Experiment("fig8", "Fair-FCA / Fair-FL+HC vs IFCA / FL+HC across λ: accuracy vs SP gap", "sweep",
                 (acs("ACSEmployment", "race"), acs("ACSEmployment", "sex"), acs("ACSIncome", "race"),
                  acs("ACSIncome", "sex")), FAIR_GRID, plot="fig8"))

@@ -11,6 +11,11 @@ closed form of ``population_models``), the model the tenth session designed ``fa
     python scripts/fig7_probe.py [--recipe JSON|FILE] [--seeds 0,1,2] [--fca 0,0.8,1] [--set key=value ...]
                                  [--fca-set key=value ...] [--matrices] [--population]
 
+The recipe (default: the ``Fig7Recipe`` defaults, ``synthetic-fig7-fca``'s) is swapped into the dataset
+``synthetic-fig7`` in this process. ``synthetic-fig7`` itself, with its Fair-FL+HC settings:
+``--recipe fairfl_flower/data/fig7.json --set model=logreg personalize-solver=newton n-train=320000 n-test=200
+batch-size=10000000 warmup-rounds=1 normalize-distance=false --fca-set model=logreg cluster-lr=0.001 ifca-restarts=4``.
+
 ``--recipe`` takes ``Fig7Recipe`` fields (``fairfl_flower/data/fig7.py``), e.g.
 ``'{"shift_angle": 45, "balanced": true, "offsets": {"7": [0.5, -0.6]}}'`` or, in 3-D,
 ``'{"dimensions": 3, "azimuths": {"6": 0, "7": 120, "8": 240}}'``; ``--set`` takes run-config keys

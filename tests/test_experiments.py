@@ -49,16 +49,18 @@ def test_sweep_spec_filters_strategies_and_adds_seeds():
 
 
 def test_a_federation_with_its_own_grids_runs_only_them(tmp_path):
-    """fig7: Fair-FCA and Fair-FL+HC on synthetic-fig7, Fair-FL+HC alone (with its settings) on synthetic-fig7-flhc."""
+    """fig7: one dataset, synthetic-fig7, as two federations: Fair-FCA and Fair-FL+HC, each with its settings and λ."""
     entry = ENTRIES["fig7"]
     fca_fed, flhc_fed = entry.federations
-    assert sweep_spec(entry, [0], None, fca_fed).startswith("strategy=fair-fca,fair-flhc; lambda=0,0.8,")
-    assert sweep_spec(entry, [0, 1], None, flhc_fed) == "strategy=fair-flhc; lambda=0,0.2,0.36,0.46,1; seed=0,1"
-    runs = sweep.expand(RunConfig.defaults(**federation_overrides(entry, flhc_fed, flhc_fed.data, tmp_path, [0], 3,
-                                                                  None, {})))
-    assert len(runs) == 5 and {c.dataset for _, c in runs} == {"synthetic-fig7-flhc"}
-    assert {(c.model, c.n_train, c.personalize_epochs, c.normalize_distance) for _, c in runs} == {
-        ("logreg", 40000, 1500, False)}
+    assert sweep_spec(entry, [0], None, fca_fed) == "strategy=fair-fca; lambda=0,0.83,0.89,0.95,1; seed=0"
+    assert sweep_spec(entry, [0, 1], None, flhc_fed) == "strategy=fair-flhc; lambda=0,0.1,0.22,0.36,1; seed=0,1"
+    runs = {tag: sweep.expand(RunConfig.defaults(**federation_overrides(entry, fed, fed.data, tmp_path, [0], 3, None,
+                                                                          {})))
+            for tag, fed in (("fca", fca_fed), ("flhc", flhc_fed))}
+    assert {c.dataset for rs in runs.values() for _, c in rs} == {"synthetic-fig7"}
+    assert {(c.model, c.cluster_lr, c.ifca_restarts) for _, c in runs["fca"]} == {("logreg", 0.001, 4)}
+    assert {(c.model, c.n_train, c.personalize_solver, c.normalize_distance) for _, c in runs["flhc"]} == {
+        ("logreg", 320000, "newton", False)}
     with pytest.raises(NoRuns, match="no run of fig7 flhc uses strategies"):
         sweep_spec(entry, [0], ["fair-fca"], flhc_fed)
     with pytest.raises(NoRuns, match=r"no run of fig7 uses strategies \['fedavg'\]"):  # before any simulation

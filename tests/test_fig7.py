@@ -1,5 +1,7 @@
-"""Fig. 7 (SPEC §5.4, §7 claim 6): the 8-client federation ``synthetic-fig7`` and the partitions Fair-FCA and
-Fair-FL+HC give on it — in process for every documented λ, and once as one sweep under the real Ray simulation."""
+"""Fig. 7 (SPEC §5.4, §7 claim 6): the 8-client federations (``synthetic-fig7``, on which both algorithms give the
+paper's five partitions; ``synthetic-fig7-fca`` and ``synthetic-fig7-flhc``, the single-algorithm designs), the
+partitions Fair-FCA and Fair-FL+HC give on them in process, the fig7 sweeps under the real Ray simulation, and
+the research recipes of docs/fig7-fair-flhc.md."""
 
 from __future__ import annotations
 
@@ -16,23 +18,30 @@ from experiments.report import FIG7_EXPECTED
 from fairfl_flower.config import RunConfig
 from fairfl_flower.data import DATASETS, load_partition
 from fairfl_flower.data.fig7 import (
+    FCA_ONLY_LAMBDAS,
+    FIG7_FCA_LAMBDAS,
+    FIG7_FCA_SETTINGS,
     FIG7_FLHC_LAMBDAS,
-    FIG7_FLHC_RECIPE_FILE,
     FIG7_FLHC_SETTINGS,
-    FIG7_LAMBDAS,
+    FIG7_PARTITIONS,
+    FLHC_ONLY_LAMBDAS,
+    FLHC_ONLY_RECIPE_FILE,
+    FLHC_ONLY_SETTINGS,
     NAMES,
+    fig7_recipe,
     flhc_recipe,
 )
 from fairfl_flower.fairness import METRICS, GroupCounts
 from tests.flwr_sim import Simulation
 from tests.inprocess import run_inprocess
 
-LAMBDA1 = canonical_partition(FIG7_LAMBDAS[1.0])
+LAMBDA1 = canonical_partition(FIG7_PARTITIONS[-1])
 ROOT = Path(__file__).resolve().parent.parent
 FINE_LAMS = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 6)  # Fair-FL+HC's λ grid in the research-recipe tests
 
 
-@pytest.mark.parametrize("documented", [FIG7_LAMBDAS, FIG7_FLHC_LAMBDAS], ids=["synthetic-fig7", "synthetic-fig7-flhc"])
+@pytest.mark.parametrize("documented", [FIG7_FCA_LAMBDAS, FIG7_FLHC_LAMBDAS, FCA_ONLY_LAMBDAS, FLHC_ONLY_LAMBDAS],
+                         ids=["synthetic-fig7 fair-fca", "synthetic-fig7 fair-flhc", "synthetic-fig7-fca", "synthetic-fig7-flhc"])
 def test_the_documented_partitions_are_the_papers(documented):
     """Issue #4: {1,3}|{2,4,5,6,7,8} at λ=0, {2,5}|rest at λ=1, and the three intermediate ones between, in the
     order of SPEC §7 (the largest intermediate λ gives {2,4,5} | {1,3,6,7,8})."""
@@ -45,9 +54,10 @@ def test_the_documented_partitions_are_the_papers(documented):
     assert list(documented) == sorted(documented) and all(0 <= v <= 1 for v in documented)
 
 
-def test_generator_has_the_properties_p1_to_p3():
-    cfg = RunConfig.defaults(dataset="synthetic-fig7", n_train=4000, n_test=10)
-    ds = DATASETS.get("synthetic-fig7")
+@pytest.mark.parametrize("dataset", ["synthetic-fig7", "synthetic-fig7-fca"])
+def test_generator_has_the_properties_p1_to_p3(dataset):
+    cfg = RunConfig.defaults(dataset=dataset, n_train=4000, n_test=10)
+    ds = DATASETS.get(dataset)
     assert ds.client_names(cfg) == NAMES == [str(i) for i in range(1, 9)]
     spec = {n: ds.spec(n) for n in NAMES}
     for n in ("4", "6", "7", "8", "1", "3"):  # P3 (and {1,3}): identical distributions for both groups
@@ -59,23 +69,46 @@ def test_generator_has_the_properties_p1_to_p3():
         assert rule[n] @ rule["1"] < 0 and rule[n] @ rule["3"] < 0
     # the data: group-independent clients have near-zero gaps under the Bayes rule of the six
     data = load_partition(cfg, NAMES.index("6"), 0)
-    pred = (data.x_train[:, :2] @ rule["6"] > 0).astype(float)
+    pred = (data.x_train[:, :-1] @ rule["6"] > 0).astype(float)
     counts = GroupCounts.from_predictions(pred, data.y_train, data.g_train)
     assert METRICS.get("sp")(counts) < 0.05
-    assert data.x_train.shape[1] == 3  # x1, x2 and the group feature
+    assert data.x_train.shape[1] == ds.recipe.num_features() + 1  # the recipe's features and the group column
 
 
-@pytest.mark.parametrize("lam", list(FIG7_LAMBDAS))
-def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda(lam):
-    cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", lam=lam, eval_every=50)
+@pytest.mark.parametrize("lam", list(FIG7_FCA_LAMBDAS))
+def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda_on_synthetic_fig7(lam):
+    """Fair-FCA with FIG7_FCA_SETTINGS (4 restarts), seed 0 (one of the 7 seeds in 10 that give all five)."""
+    cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7", lam=lam, eval_every=50, **FIG7_FCA_SETTINGS)
     strategy, _ = run_inprocess(cfg)
-    assert members_partition(strategy.members) == canonical_partition(FIG7_LAMBDAS[lam])
+    assert members_partition(strategy.members) == canonical_partition(FIG7_FCA_LAMBDAS[lam])
+
+
+def test_fair_flhc_gives_the_five_partitions_on_synthetic_fig7():
+    """Fair-FL+HC with FIG7_FLHC_SETTINGS (exact personalization): one run's Δ and Ψ give every λ; on seed 0 the
+    partitions at FIG7_FLHC_LAMBDAS are the paper's, and a real run at each of them forms exactly that partition."""
+    probe = load_probe()
+    with recipe_in_use(fig7_recipe()):
+        delta, psi, cfg = probe.flhc_matrices(0, **FIG7_FLHC_SETTINGS)
+    parts = probe.flhc_partitions(delta, psi, cfg, list(FIG7_FLHC_LAMBDAS))
+    assert list(parts.values()) == [canonical_partition(p) for p in FIG7_PARTITIONS]
+    base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7", eval_every=50, num_server_rounds=2,
+                              **FIG7_FLHC_SETTINGS)
+    for lam in (0.1, 0.36):
+        run, _ = run_inprocess(base.replace(lam=lam))
+        assert members_partition(run.members) == canonical_partition(FIG7_FLHC_LAMBDAS[lam])
+
+
+@pytest.mark.parametrize("lam", list(FCA_ONLY_LAMBDAS))
+def test_fair_fca_gives_the_papers_partition_at_each_documented_lambda_on_the_first_design(lam):
+    cfg = RunConfig.defaults(strategy="fair-fca", dataset="synthetic-fig7-fca", lam=lam, eval_every=50)
+    strategy, _ = run_inprocess(cfg)
+    assert members_partition(strategy.members) == canonical_partition(FCA_ONLY_LAMBDAS[lam])
 
 
 def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
-    """What Fair-FL+HC reproduces on this federation (module doc of fig7.py): the λ = 1 partition; at λ = 0
+    """What Fair-FL+HC reproduces on the first design (module doc of fig7.py): the λ = 1 partition; at λ = 0
     {1,3} form their own cluster (the paper's split of {2,4,5,6,7,8} is cut once more by the threshold)."""
-    base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7", eval_every=50, num_server_rounds=8)
+    base = RunConfig.defaults(strategy="fair-flhc", dataset="synthetic-fig7-fca", eval_every=50, num_server_rounds=8)
     one, _ = run_inprocess(base.replace(lam=1.0))
     assert members_partition(one.members) == LAMBDA1
     zero, _ = run_inprocess(base.replace(lam=0.0))
@@ -84,30 +117,29 @@ def test_fair_flhc_separates_2_and_5_at_lambda_one_and_1_and_3_at_lambda_zero():
 
 @pytest.mark.simulation
 def test_fig7_sweeps_under_the_ray_simulation(tmp_path):
-    """Two `flwr run` sweeps, as the fig7 experiment runs them: Fair-FCA over its five λ (and Fair-FL+HC at λ = 1)
-    on synthetic-fig7, and Fair-FL+HC over its five λ on synthetic-fig7-flhc with its settings (3 rounds: the
-    clustering round is the third). Each gives the paper's five partitions."""
+    """The fig7 experiment's two `flwr run` sweeps on synthetic-fig7, seed 0: Fair-FCA over its five λ with its
+    settings, and Fair-FL+HC over its five λ with its settings (2 rounds: the clustering round is the second).
+    Each gives the paper's five partitions."""
     def lams(values):
         return ",".join(f"{v:g}" for v in values)
 
     sim = Simulation(tmp_path / "flwr")
     sim.superlink("start")
     try:
-        fca = sim.run({"dataset": "synthetic-fig7", "eval-every": 50, "output-dir": str(tmp_path / "out"),
-                       "run-name": "fig7", "sweep": f"strategy=fair-fca; lambda={lams(FIG7_LAMBDAS)} | "
-                                                    "strategy=fair-flhc; lambda=1"})
-        flhc = sim.run({"dataset": "synthetic-fig7-flhc", **FIG7_FLHC_SETTINGS, "num-server-rounds": 3,
-                        "eval-every": 3, "output-dir": str(tmp_path / "out"), "run-name": "flhc",
+        fca = sim.run({"dataset": "synthetic-fig7", **FIG7_FCA_SETTINGS, "eval-every": 50,
+                       "output-dir": str(tmp_path / "out"), "run-name": "fca",
+                       "sweep": f"strategy=fair-fca; lambda={lams(FIG7_FCA_LAMBDAS)}"})
+        flhc = sim.run({"dataset": "synthetic-fig7", **FIG7_FLHC_SETTINGS, "num-server-rounds": 2,
+                        "eval-every": 2, "output-dir": str(tmp_path / "out"), "run-name": "flhc",
                         "sweep": f"strategy=fair-flhc; lambda={lams(FIG7_FLHC_LAMBDAS)}"})
     finally:
         sim.superlink("stop")
     got = {}
-    for run, name in ((fca, "fig7"), (flhc, "flhc")):
+    for run, name in ((fca, "fca"), (flhc, "flhc")):
         assert run.status == "finished:completed", run.output[-3000:]
         final = final_results(pd.read_csv(tmp_path / "out" / name / "results.csv"))
         got[name] = {(r.strategy, r["lambda"]): canonical_partition(r.partition) for _, r in final.iterrows()}
-    assert got["fig7"] == {**{("fair-fca", lam): canonical_partition(p) for lam, p in FIG7_LAMBDAS.items()},
-                           ("fair-flhc", 1.0): LAMBDA1}
+    assert got["fca"] == {("fair-fca", lam): canonical_partition(p) for lam, p in FIG7_FCA_LAMBDAS.items()}
     assert got["flhc"] == {("fair-flhc", lam): canonical_partition(p) for lam, p in FIG7_FLHC_LAMBDAS.items()}
 
 
@@ -321,7 +353,7 @@ def test_mirrored_sample_pins_the_logistic_intercepts_to_the_feature_weights():
     assert intercept_error(False)[0] > 1e-3
 
 
-CONVERGED = {**FIG7_FLHC_SETTINGS, "n-train": 20000}  # half the samples of synthetic-fig7-flhc's settings: faster
+CONVERGED = {**FLHC_ONLY_SETTINGS, "n-train": 20000}  # half the samples of synthetic-fig7-flhc's settings: faster
 
 
 def test_converged_recipe_gives_fair_flhc_the_five_partitions_whatever_the_training_seed():
@@ -357,12 +389,12 @@ def test_probe_population_line_and_its_preconditions(capsys):
     needs logistic regression and the SP gap, and says so otherwise."""
     probe = load_probe()
     with recipe_in_use(DATASETS.get("synthetic-fig7").recipe):  # main() switches the recipe; put it back after
-        probe.main(["--recipe", str(FIG7_FLHC_RECIPE_FILE), "--population", "--step", "0.005",
+        probe.main(["--recipe", str(FLHC_ONLY_RECIPE_FILE), "--population", "--step", "0.005",
                     "--set", "model=logreg", "n-train=100", "n-test=20", "warmup-rounds=1", "normalize-distance=false"])
         first = capsys.readouterr().out.splitlines()[0]
         assert first.startswith("population  fair-flhc:") and first.count("*") == 5
         with pytest.raises(SystemExit):
-            probe.main(["--recipe", str(FIG7_FLHC_RECIPE_FILE), "--population", "--set", "model=mlp"])
+            probe.main(["--recipe", str(FLHC_ONLY_RECIPE_FILE), "--population", "--set", "model=mlp"])
         assert "needs model=logreg, fairness-metric=sp" in capsys.readouterr().err
 
 
@@ -435,9 +467,8 @@ def test_private_axes_recipe_closed_form_and_fair_fca():
     _closed_form_and_fair_fca(recipe, 0, (0.0, 0.82, 0.86, 0.92, 0.96), 0.002)
 
 
-def test_private_axes_joint_recipe_closed_form_and_fair_fca():
-    """docs/fig7-private-axes-joint.json (twelfth session, the noise-aware climb plus sizes for Fair-FCA): Fair-FL+HC's
-    closed form gives the paper's five in order, and real Fair-FCA (logistic regression, cluster-lr 0.001) the five
-    on seed 1 at λ = 0, 0.8, 0.89, 0.92, 1 (real Fair-FL+HC takes minutes per run: measured in the doc, not here)."""
-    recipe = load_probe().load_recipe(str(PRIVATE_AXES_FILE.with_name("fig7-private-axes-joint.json")))
-    _closed_form_and_fair_fca(recipe, 1, (0.0, 0.8, 0.89, 0.92, 1.0), 0.001)
+def test_synthetic_fig7_recipe_closed_form_and_fair_fca_with_one_start():
+    """synthetic-fig7's recipe (fig7.json; twelfth session, the noise-aware climb plus sizes for Fair-FCA):
+    Fair-FL+HC's closed form (n → ∞, exact personalization) gives the paper's five in order, and real Fair-FCA
+    (logistic regression, cluster-lr 0.001) without restarts gives them on seed 1 at λ = 0, 0.8, 0.89, 0.92, 1."""
+    _closed_form_and_fair_fca(fig7_recipe(), 1, (0.0, 0.8, 0.89, 0.92, 1.0), 0.001)

@@ -243,7 +243,7 @@ def test_claim7_and_claim8_verdicts():
 
 def test_write_report(tmp_path):
     results = {"fig3": {"acsincome-sex": claim3_store(0.05)}, "fig4": {"adult-race": adult_store([{0, 1, 2}, {3, 4}])},
-               "fig7": {"fig7": fig7_store(), "flhc": fig7_store()}}
+               "fig7": {tag: fig7_store().query("strategy == @s") for tag, s in (("fca", "fair-fca"), ("flhc", "fair-flhc"))}}
     unavailable = {e: "needs ACSEmployment for all states, not in the offline bundle" for e in ("fig1", "fig2", "fig5")}
     notes = {"fig3": "offline bundle: ACSIncome task tables, 46 of 51 states (no CA, FL, NY, TX, PR)"}
     path = R.write_report(tmp_path, results, None, notes, unavailable, figures={})
@@ -256,7 +256,7 @@ def test_write_report(tmp_path):
     assert "| 3b | every collaborative method is less fair (SP gap) than Standalone | **holds**" in text
     assert "| 4b | IFCA clusters {0,1,2} \\| {3,4} | **holds**" in text
     assert "| 6c | both algorithms give the same memberships at every λ | **holds**" in text
-    assert "| 6d0 | Fair-FL+HC on synthetic-fig7-flhc (λ=0) clusters {1,3} \\| {2,4,5,6,7,8} | **holds**" in text
+    assert "| 6b0 | Fair-FL+HC (λ=0) clusters {1,3} \\| {2,4,5,6,7,8} | **holds**" in text  # from the flhc federation
     assert "| 8a |" in text and "cannot check (Gaussian tables not computed)" in text
     assert "46 of 51 states" in text and "`python -m experiments fig3 --seeds 3 --data-dir DATA_DIR`" in text
     assert "seeds 0, 1, 2 (3); final round 10" in text

@@ -1,8 +1,14 @@
-"""Dataset ``synthetic-fig7``: the 8-client federation of the paper's Fig. 7 (SPEC §5.4), clients "1".."8".
+"""The 8-client federations of the paper's Fig. 7 (SPEC §5.4), clients "1".."8": one generator, three recipes.
+
+* ``synthetic-fig7`` (recipe ``fig7.json``): the Fig. 7 dataset. On it both Fair-FCA (k = 2, with
+  ``FIG7_FCA_SETTINGS``) and Fair-FL+HC (Ward, threshold 0.35, with ``FIG7_FLHC_SETTINGS``) give the paper's five
+  partitions, at ``FIG7_FCA_LAMBDAS`` and ``FIG7_FLHC_LAMBDAS`` (measured below).
+* ``synthetic-fig7-fca`` (the ``Fig7Recipe`` defaults): the first design, for Fair-FCA with default settings.
+* ``synthetic-fig7-flhc`` (recipe ``fig7_flhc.json``): the tenth session's design, for Fair-FL+HC alone.
 
 Every client draws x | (g, y) ~ N(±separation · u, σ² I) in 2-D (+ for y = 1, − for y = 0), with balanced
 groups and labels, and appends its group g ∈ {0, 1} as a third feature (× ``group_feature``), so that a
-model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5.4:
+model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5.4, as the defaults realise them:
 
 * P1 — clients 1, 3 label along the opposite direction u = −u₀ (``angle_13`` = 180°): every model that
   suits the other six is wrong for them, so loss-based assignment separates them (λ = 0).
@@ -38,20 +44,26 @@ model can compensate a group-dependent shift. The properties P1–P3 of SPEC §5
   own: features x1 and one per axis; a listed client's rule is cos(angle)·x1 + sin(angle)·(its axis), 2 and 5 shift
   along x1. With ``axis_scales`` (one per feature, multiplying means and σ) every satellite's arm in Fair-FL+HC's
   model space gets its own length, while what a converged model can predict, and so every loss and gap, stays the
-  same (docs/fig7-fair-flhc.md, twelfth session; ``docs/fig7-private-axes*.json``).
+  same (docs/fig7-fair-flhc.md, twelfth session; ``docs/fig7-private-axes.json``, ``fig7.json``).
 
-Measured (``FIG7_LAMBDAS``, ``python -m experiments fig7``): Fair-FCA (k = 2) gives the five partitions of the
-paper at λ = 0, 0.8, 0.85, 0.88, 1 (modal over seeds 0–4; seed 0 gives all five exactly). Fair-FL+HC
-(Ward, threshold 0.35) on the same data gives {2,5} | {1,3,4,6,7,8} at λ = 1, but three clusters
-{1,3} | {2,5} | {4,6,7,8} at λ = 0 and none of the intermediate partitions: 4, 6, 7, 8 are closer to one
-another, in both Δ and Ψ, than to either side, so Ward merges them into one block first (open).
+``fig7.json`` (docs/fig7-fair-flhc.md, twelfth and thirteenth sessions) keeps P1–P3 but gives 6, 7, 8 and {1, 3}
+``private_axes`` with ``axis_scales`` (each satellite's distance in Fair-FL+HC's model space set on its own),
+a group column × 28.6, ``mirrored`` samples, and 2, 5 at 6× ``n-train``. Measured over seeds 0–9:
 
-Dataset ``synthetic-fig7-flhc``: the same generator on the recipe ``fig7_flhc.json`` (designed in the tenth
-session of docs/fig7-fair-flhc.md: 3-D rules, weak signals, ``feature_scale`` 4.8, ``mirrored``), run with
-``FIG7_FLHC_SETTINGS`` (logistic regression, personalization to convergence): Fair-FL+HC gives the paper's
-five partitions at ``FIG7_FLHC_LAMBDAS``, whatever the training seed. Fair-FCA fails on it (IFCA's random
-initial models leave a cluster empty), so Fig. 7 uses one federation per algorithm until a single generator
-serves both.
+* Fair-FCA (logistic regression, ``cluster-lr`` 0.001, 4 IFCA restarts): the paper's partition at λ = 0, 0.83,
+  0.89, 0.95, 1 on 10, 9, 9, 10, 9 seeds (all five on 7). With one start λ = 1 fails on 7 seeds in 10 (the
+  ×28.6 group column makes one random initial model fairer for everyone; the other cluster stays empty).
+* Fair-FL+HC (logistic regression, each client's exact optimum by ``personalize-solver = "newton"``,
+  320,000 samples per client, raw Δ): all five, at λ = 0, 0.1, 0.22, 0.36, 1, on every seed (common windows
+  [0, 0.045), [0.07, 0.13), [0.195, 0.265), [0.32, 0.4), [0.44, 1]). Exact personalization makes the outcome a
+  function of the data draw alone, and what remains is sampling noise: with 160,000 samples 8 seeds in 10 give
+  all five, with 40,000 seven.
+
+``synthetic-fig7-fca`` (``FCA_ONLY_LAMBDAS``): Fair-FCA gives the five at λ = 0, 0.8, 0.85, 0.88, 1 (modal over
+seeds 0–4). Fair-FL+HC gives three clusters {1,3} | {2,5} | {4,6,7,8} at λ = 0 and none of the intermediate
+partitions: 4, 6, 7, 8 are closer to one another, in both Δ and Ψ, than to either side.
+``synthetic-fig7-flhc`` (``FLHC_ONLY_SETTINGS``): Fair-FL+HC gives the five at ``FLHC_ONLY_LAMBDAS`` whatever
+the training seed; Fair-FCA fails on it (weak signals leave IFCA's random initial models in poor basins).
 
 Per-client randomness depends on the seed and the client's name only.
 """
@@ -69,26 +81,42 @@ from fairfl_flower.data.synthetic import GaussianClient, balanced_sample, client
 
 NAMES = [str(i) for i in range(1, 9)]
 
-# λ values that give the paper's five partitions with Fair-FCA (k = 2), in increasing λ; client names.
-FIG7_LAMBDAS: dict[float, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    0.0: (("1", "3"), ("2", "4", "5", "6", "7", "8")),
-    0.8: (("1", "3", "8"), ("2", "4", "5", "6", "7")),
-    0.85: (("1", "3", "7", "8"), ("2", "4", "5", "6")),
-    0.88: (("1", "3", "6", "7", "8"), ("2", "4", "5")),
-    1.0: (("1", "3", "4", "6", "7", "8"), ("2", "5")),
-}
+Partition = tuple[tuple[str, ...], tuple[str, ...]]
+
+# The paper's five partitions (client names), in increasing λ: {1,3} | rest, then 8, 7, 6 and 4 leave {2,5}.
+FIG7_PARTITIONS: tuple[Partition, ...] = (
+    (("1", "3"), ("2", "4", "5", "6", "7", "8")),
+    (("1", "3", "8"), ("2", "4", "5", "6", "7")),
+    (("1", "3", "7", "8"), ("2", "4", "5", "6")),
+    (("1", "3", "6", "7", "8"), ("2", "4", "5")),
+    (("1", "3", "4", "6", "7", "8"), ("2", "5")),
+)
 
 
-# Fair-FL+HC's federation ``synthetic-fig7-flhc``: its recipe file, the run settings it was designed for
-# (personalization runs to each client's own optimum: full batch, 1500 epochs), and the λ that give the five.
-FIG7_FLHC_RECIPE_FILE = Path(__file__).with_name("fig7_flhc.json")
-FIG7_FLHC_SETTINGS: dict = {"model": "logreg", "n-train": 40000, "n-test": 200, "batch-size": 10_000_000,
+def _at(*lams: float) -> dict[float, Partition]:
+    return dict(zip(lams, FIG7_PARTITIONS, strict=True))
+
+
+# ``synthetic-fig7`` (recipe ``fig7.json``): one generator, both algorithms. Each runs with its own settings (the
+# paper states none for the synthetic study) and gives the five partitions at its own λ (modal over seeds 0-9).
+FIG7_RECIPE_FILE = Path(__file__).with_name("fig7.json")
+FIG7_FCA_SETTINGS: dict = {"model": "logreg", "cluster-lr": 0.001, "ifca-restarts": 4}
+FIG7_FCA_LAMBDAS = _at(0.0, 0.83, 0.89, 0.95, 1.0)
+FIG7_FLHC_SETTINGS: dict = {"model": "logreg", "n-train": 320000, "n-test": 200, "batch-size": 10_000_000,
+                            "warmup-rounds": 1, "personalize-solver": "newton", "normalize-distance": False,
+                            "cluster-lr": 0.005}  # full batch on the ×19, ×28.6 features: stable below ≈ 0.01
+FIG7_FLHC_LAMBDAS = _at(0.0, 0.1, 0.22, 0.36, 1.0)
+
+# ``synthetic-fig7-fca`` (the ``Fig7Recipe`` defaults, the first design): Fair-FCA's five with default settings.
+FCA_ONLY_LAMBDAS = _at(0.0, 0.8, 0.85, 0.88, 1.0)
+
+# ``synthetic-fig7-flhc`` (recipe ``fig7_flhc.json``, the tenth session's): Fair-FL+HC's five with its settings
+# (personalization runs to each client's own optimum: full batch, 1500 epochs).
+FLHC_ONLY_RECIPE_FILE = Path(__file__).with_name("fig7_flhc.json")
+FLHC_ONLY_SETTINGS: dict = {"model": "logreg", "n-train": 40000, "n-test": 200, "batch-size": 10_000_000,
                             "warmup-rounds": 2, "personalize-epochs": 1500, "cluster-lr": 0.08,
                             "normalize-distance": False}
-FIG7_FLHC_LAMBDAS: dict[float, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    0.0: FIG7_LAMBDAS[0.0], 0.2: FIG7_LAMBDAS[0.8], 0.36: FIG7_LAMBDAS[0.85], 0.46: FIG7_LAMBDAS[0.88],
-    1.0: FIG7_LAMBDAS[1.0],
-}
+FLHC_ONLY_LAMBDAS = _at(0.0, 0.2, 0.36, 0.46, 1.0)
 
 
 @dataclass(frozen=True)
@@ -233,10 +261,20 @@ class Fig7:
         return ClientData.from_arrays(name, *parts)
 
 
+def _recipe(path: Path) -> Fig7Recipe:
+    return Fig7Recipe.from_mapping(json.loads(path.read_text()))
+
+
+def fig7_recipe() -> Fig7Recipe:
+    """The recipe of ``synthetic-fig7`` (``fig7.json``)."""
+    return _recipe(FIG7_RECIPE_FILE)
+
+
 def flhc_recipe() -> Fig7Recipe:
     """The recipe of ``synthetic-fig7-flhc`` (``fig7_flhc.json``)."""
-    return Fig7Recipe.from_mapping(json.loads(FIG7_FLHC_RECIPE_FILE.read_text()))
+    return _recipe(FLHC_ONLY_RECIPE_FILE)
 
 
-DATASETS.register("synthetic-fig7")(Fig7())
+DATASETS.register("synthetic-fig7")(Fig7(fig7_recipe()))
+DATASETS.register("synthetic-fig7-fca")(Fig7())
 DATASETS.register("synthetic-fig7-flhc")(Fig7(flhc_recipe()))
