@@ -694,7 +694,7 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, pd.Data
     checks[4] = check_claim4(s, f, "sp", why=w)
     s, f, w = one("fig5")
     checks[5] = check_claim5(s, "sp", why=w)
-    fig7 = [f for f in finals["fig7"].values()]  # one generator, each algorithm with its settings (entries.py)
+    fig7 = list(finals["fig7"].values())  # one generator, each algorithm with its settings (entries.py)
     checks[6] = check_claim6(pd.concat(fig7, ignore_index=True) if fig7 else None,
                              why="; ".join(why("fig7", t) for t in ("fca", "flhc") if t not in finals["fig7"]))
     checks[7] = check_claim7(summaries["fig8"], "sp", {t: why("fig8", t) for t in FIG8_TAGS})

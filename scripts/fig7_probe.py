@@ -57,7 +57,7 @@ def use_recipe(recipe: Fig7Recipe) -> None:
 
 def load_recipe(arg: str) -> Fig7Recipe:
     """A recipe from ``--recipe``: Fig7Recipe fields as JSON text, or the path of a ``.json`` file holding them."""
-    return Fig7Recipe.from_mapping(json.loads(Path(arg).read_text() if arg.endswith(".json") else arg))
+    return Fig7Recipe.from_file(arg) if arg.endswith(".json") else Fig7Recipe.from_mapping(json.loads(arg))
 
 
 def _quiet_run(cfg: RunConfig):

@@ -104,24 +104,34 @@ class ClusterModels(FederatedStrategy):
     def cluster_of(self, name: str) -> int | None:
         return self.members.get(name)
 
+    def trained_runs(self) -> list[tuple[str, dict[int, ArrayRecord], dict[str, int]]]:
+        """What each client trains: (record name, cluster models, client -> cluster) per set of clusters.
+        One set here; IFCA with restarts has one per restart."""
+        return [(protocol.ARRAYS, self.models, self.members)]
+
     def cluster_train_messages(self, server_round: int) -> list[Message]:
+        """Each client trains, in every set of clusters, the model of the cluster it belongs to there."""
         conf = self.train_config(server_round)
-        return [
-            self.message(c, MessageType.TRAIN, {protocol.ARRAYS: self.models[self.members[c.name]], protocol.CONFIG: conf})
-            for c in self.federation.clients
-        ]
+        runs = self.trained_runs()
+        return [self.message(c, MessageType.TRAIN, {**{key: models[members[c.name]] for key, models, members in runs},
+                                                    protocol.CONFIG: conf})
+                for c in self.federation.clients]
 
     def aggregate_clusters(self, replies: Iterable[Message]) -> MetricRecord | None:
-        """Replace each non-empty cluster's model by its members' weighted average (partition order)."""
+        """Replace each non-empty cluster's model by its members' weighted average (partition order), in every
+        set of clusters."""
         parsed = parse_replies(replies)
         if not parsed:
             return None
         require_all(self.federation, parsed, "train")
         contents = [r.message.content for r in parsed]
-        validate_message_reply_consistency(contents, protocol.NUM_EXAMPLES, check_arrayrecord=True)
-        for j in sorted(set(self.members.values())):
-            cluster = [r.message.content for r in parsed if self.members[r.name] == j]
-            self.models[j] = aggregate_arrayrecords(cluster, protocol.NUM_EXAMPLES)
+        runs = self.trained_runs()
+        validate_message_reply_consistency(contents, protocol.NUM_EXAMPLES, check_arrayrecord=len(runs) == 1)
+        for key, models, members in runs:
+            for j in sorted(set(members.values())):
+                models[j] = aggregate_arrayrecords(
+                    [RecordDict({protocol.ARRAYS: p.arrays[key], protocol.METRICS: p.metrics[protocol.METRICS]})
+                     for p in parsed if members[p.name] == j], protocol.NUM_EXAMPLES)
         metrics = aggregate_metricrecords(contents, protocol.NUM_EXAMPLES)
         metrics["cluster-sizes"] = [sum(1 for v in self.members.values() if v == j) for j in sorted(self.models)]
         return metrics
@@ -182,33 +192,16 @@ class IFCA(ClusterModels):
         self._assigned_version = self._version
         return self.members
 
-    def cluster_train_messages(self, server_round: int) -> list[Message]:
-        """Each client trains, in every restart, the model of the cluster it joined there."""
-        conf = self.train_config(server_round)
-        return [self.message(c, MessageType.TRAIN, {**{restart_key(r): run[self.run_members[r][c.name]]
-                                                       for r, run in enumerate(self.runs)}, protocol.CONFIG: conf})
-                for c in self.federation.clients]
+    def trained_runs(self) -> list[tuple[str, dict[int, ArrayRecord], dict[str, int]]]:
+        return [(restart_key(r), run, self.run_members[r]) for r, run in enumerate(self.runs)]
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         self.train_assignments[server_round] = dict(self.assign_clients(grid, server_round))
         return self.cluster_train_messages(server_round)
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Per restart, each non-empty cluster's model becomes its members' weighted average (partition order)."""
-        parsed = parse_replies(replies)
-        if not parsed:
-            return None, None
-        require_all(self.federation, parsed, "train")
-        contents = [r.message.content for r in parsed]
-        validate_message_reply_consistency(contents, protocol.NUM_EXAMPLES, check_arrayrecord=len(self.runs) == 1)
-        for r, run in enumerate(self.runs):
-            for j in sorted(set(self.run_members[r].values())):
-                run[j] = aggregate_arrayrecords(
-                    [RecordDict({protocol.ARRAYS: p.arrays[restart_key(r)], protocol.METRICS: p.metrics[protocol.METRICS]})
-                     for p in parsed if self.run_members[r][p.name] == j], protocol.NUM_EXAMPLES)
-        metrics = aggregate_metricrecords(contents, protocol.NUM_EXAMPLES)
-        metrics["cluster-sizes"] = [sum(1 for v in self.members.values() if v == j) for j in sorted(self.models)]
-        if len(self.runs) > 1:
+        metrics = self.aggregate_clusters(replies)
+        if metrics is not None and len(self.runs) > 1:
             metrics["restart"] = self.best
         self._version += 1
         return None, metrics

@@ -144,6 +144,11 @@ class Fig7Recipe:
     axis_scales: list = field(default_factory=list)  # per feature (group column excluded): times this; [] = all 1
 
     @classmethod
+    def from_file(cls, path: str | Path) -> Fig7Recipe:
+        """A recipe from a JSON file of its fields (``fig7.json``, ``docs/fig7-*.json``)."""
+        return cls.from_mapping(json.loads(Path(path).read_text()))
+
+    @classmethod
     def from_mapping(cls, values: dict) -> Fig7Recipe:
         """A recipe from plain values (e.g. JSON), unknown keys refused with the valid ones listed."""
         valid = {f.name for f in fields(cls)}
@@ -261,18 +266,14 @@ class Fig7:
         return ClientData.from_arrays(name, *parts)
 
 
-def _recipe(path: Path) -> Fig7Recipe:
-    return Fig7Recipe.from_mapping(json.loads(path.read_text()))
-
-
 def fig7_recipe() -> Fig7Recipe:
     """The recipe of ``synthetic-fig7`` (``fig7.json``)."""
-    return _recipe(FIG7_RECIPE_FILE)
+    return Fig7Recipe.from_file(FIG7_RECIPE_FILE)
 
 
 def flhc_recipe() -> Fig7Recipe:
     """The recipe of ``synthetic-fig7-flhc`` (``fig7_flhc.json``)."""
-    return _recipe(FLHC_ONLY_RECIPE_FILE)
+    return Fig7Recipe.from_file(FLHC_ONLY_RECIPE_FILE)
 
 
 DATASETS.register("synthetic-fig7")(Fig7(fig7_recipe()))
